@@ -1,0 +1,1 @@
+"""Subcommands of `merge-ros`, one module each (see merge_ros.cli)."""
