@@ -1,0 +1,1 @@
+"""Detection, tracking and persistent identity of actors and objects."""
