@@ -10,7 +10,9 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
