@@ -1,0 +1,212 @@
+"""The VLM backends: `none`; `openai` against a real HTTP server on 127.0.0.1 speaking chat-completions with
+scripted replies; `transformers` with a tiny random-weight Qwen2-VL built offline and loaded by path."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+
+import cv2
+import numpy as np
+import pytest
+from reasoning_support import tiny_vlm_path
+
+from merge_ros.reasoning.backends import BackendLoadError, make_backend
+from merge_ros.reasoning.parse import trigger_id
+from merge_ros.reasoning.status import ERROR_BACKEND, ERROR_MALFORMED, ERROR_TIMEOUT, error_kind
+from merge_ros.reasoning.testing import Reply, ScriptedChatServer
+from merge_ros.types import SOURCE_PERCEPTION, SOURCE_VLM, ReasonRequest, Trigger
+
+TRIGGER = Trigger(1_700_000_000_000_000_000, "camera", "person_1", "object_moving", "grasp", "object_3")
+GOOD = '{"events": [{"actor": "person_1", "action": "grasp", "object": "object_3", "robot_interaction": false}]}'
+
+
+def request(n_images: int = 2) -> ReasonRequest:
+    images = [np.full((32 + 8 * i, 48, 3), 40 * i, np.uint8) for i in range(n_images)]
+    captions = ["object_3 (cup)"] + [f"frame t-{n_images - 2 - i}" for i in range(n_images - 1)]
+    return ReasonRequest(TRIGGER, "Answer with JSON only.", images, captions[:n_images], ["person_1", "person_2"],
+                         ["object_3", "object_5"])
+
+
+def openai(server: ScriptedChatServer, **kwargs):
+    params = {"model": "served", "timeout_s": 5.0, "retries": 1, "backoff_s": 0.01, **kwargs}
+    return make_backend("openai", base_url=server.base_url, **params)
+
+
+# --- none --------------------------------------------------------------------------------------------------------
+
+def test_none_answers_perceptions_candidate():
+    result = make_backend("none").reason(request())
+    assert result.success and len(result.events) == 1
+    event = result.events[0]
+    assert (event.actor_id, event.action, event.object_id, event.source) == ("person_1", "grasp", "object_3",
+                                                                            SOURCE_PERCEPTION)
+    assert event.trigger_id == trigger_id(TRIGGER) and event.stamp_ns == TRIGGER.stamp_ns
+
+
+def test_none_answers_nothing_for_a_trigger_that_is_no_event():
+    contact = ReasonRequest(Trigger(1, "camera", "person_1", "contact_start", "grasp", "object_3"), "")
+    result = make_backend("none").reason(contact)
+    assert result.success and result.events == []
+
+
+# --- load errors ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,params,fragment", [
+    ("gpt", {}, "unknown VLM backend"),
+    ("transformers", {"model": ""}, "'model' is empty"),
+    ("transformers", {"model": "/nonexistent/model/dir"}, "/nonexistent/model/dir"),
+    ("transformers", {"model": "x", "dtype": "int3"}, "dtype"),
+    ("openai", {"base_url": ""}, "'base_url' is empty"),
+    ("openai", {"base_url": "http://127.0.0.1:1/v1", "json_mode": "yaml"}, "json_mode"),
+])
+def test_a_backend_that_cannot_load_says_why(name, params, fragment):
+    with pytest.raises(BackendLoadError, match=fragment.replace("(", r"\(")):
+        make_backend(name, **params)
+
+
+# --- openai ----------------------------------------------------------------------------------------------------------
+
+def test_openai_well_formed_answer_and_the_request_it_sent(monkeypatch):
+    monkeypatch.setenv("TEST_VLM_KEY", "sk-test-123")
+    with ScriptedChatServer([Reply(GOOD)]) as server:
+        result = openai(server, api_key_env="TEST_VLM_KEY", max_new_tokens=77).reason(request(3))
+    assert result.success and result.raw_text == GOOD
+    assert [(e.actor_id, e.action, e.object_id, e.source) for e in result.events] == [
+        ("person_1", "grasp", "object_3", SOURCE_VLM)]
+    body, headers = server.requests[0], server.headers[0]
+    assert headers["Authorization"] == "Bearer sk-test-123"
+    assert (body["model"], body["max_tokens"], body["temperature"]) == ("served", 77, 0)
+    parts = body["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url"] * 3 + ["text"]
+    assert [p["text"] for p in parts[0:6:2]] == ["object_3 (cup):", "frame t-1:", "frame t-0:"]
+    assert parts[-1]["text"] == "Answer with JSON only."
+    url = parts[3]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (40, 48, 3)
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["events"]["items"]["properties"]["actor"]["enum"] == ["person_1", "person_2"]
+
+
+def test_openai_without_key_or_model_asks_the_server_which_model(monkeypatch):
+    monkeypatch.delenv("TEST_VLM_KEY", raising=False)
+    with ScriptedChatServer([Reply(GOOD)], model="llava:7b") as server:
+        backend = openai(server, model="", api_key_env="TEST_VLM_KEY", json_mode="object")
+        assert backend.reason(request()).success
+    assert server.requests[0]["model"] == "llava:7b" and "Authorization" not in server.headers[0]
+    assert server.requests[0]["response_format"] == {"type": "json_object"}
+
+
+def test_openai_malformed_answer_is_reported_not_retried():
+    with ScriptedChatServer([Reply("The person seems to pick up something.")]) as server:
+        result = openai(server).reason(request())
+    assert error_kind(result) == ERROR_MALFORMED and "no JSON" in result.error
+    assert result.raw_text.startswith("The person") and len(server.requests) == 1
+
+
+def test_openai_slow_server_times_out_then_retry_succeeds():
+    with ScriptedChatServer([Reply(GOOD, delay_s=1.0), Reply(GOOD)]) as server:
+        result = openai(server, timeout_s=0.3).reason(request())
+    assert result.success and len(server.requests) == 2
+
+
+def test_openai_hung_server_is_a_timeout_after_every_attempt():
+    with ScriptedChatServer([Reply(GOOD, delay_s=1.0)]) as server:
+        result = openai(server, timeout_s=0.2, retries=1).reason(request())
+    assert error_kind(result) == ERROR_TIMEOUT and "2 attempts" in result.error
+
+
+def test_openai_server_error_is_retried_with_backoff():
+    with ScriptedChatServer([Reply(status=500), Reply(status=503), Reply(GOOD)]) as server:
+        result = openai(server, retries=2).reason(request())
+    assert result.success and len(server.requests) == 3
+
+
+def test_openai_persistent_server_error_is_a_failure():
+    with ScriptedChatServer([Reply(status=500)]) as server:
+        result = openai(server, retries=1).reason(request())
+    assert error_kind(result) == ERROR_BACKEND and "HTTP 500" in result.error and len(server.requests) == 2
+
+
+def test_openai_client_error_is_not_retried():
+    with ScriptedChatServer([Reply(status=401, body='{"error": "bad key"}')]) as server:
+        result = openai(server, retries=3).reason(request())
+    assert error_kind(result) == ERROR_BACKEND and "401" in result.error and len(server.requests) == 1
+
+
+def test_openai_server_without_structured_output_is_asked_again_without_it():
+    with ScriptedChatServer([Reply(GOOD)], reject_response_format=True) as server:
+        backend = openai(server)
+        assert backend.reason(request()).success
+        assert backend.reason(request()).success
+    assert ["response_format" in body for body in server.requests] == [True, False, False]
+
+
+@pytest.mark.parametrize("body", ['{"unexpected": true}', "not json at all", "[1, 2]"])
+def test_openai_reply_in_the_wrong_protocol_is_a_failure(body):
+    with ScriptedChatServer([Reply(status=200, body=body)]) as server:
+        result = openai(server).reason(request())
+    assert error_kind(result) == ERROR_BACKEND
+
+
+def test_openai_content_as_text_parts():
+    parts = json.dumps({"choices": [{"message": {"content": [{"type": "text", "text": GOOD[:30]},
+                                                             {"type": "text", "text": GOOD[30:]}]}}]})
+    with ScriptedChatServer([Reply(body=parts)]) as server:
+        assert openai(server).reason(request()).success
+
+
+def test_openai_nobody_listening_is_a_failure():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: connections are refused
+    backend = make_backend("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff_s=0.01)
+    result = backend.reason(request())
+    assert error_kind(result) == ERROR_BACKEND and "2 attempts" in result.error
+
+
+# --- transformers (tiny random-weight Qwen2-VL) -------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory):
+    return tiny_vlm_path(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def transformers_backend(tiny_vlm):
+    backend = make_backend("transformers", model=str(tiny_vlm), device="cpu", dtype="float32", max_new_tokens=12)
+    calls = []
+    generate = backend.model.generate
+
+    def spy(**inputs):
+        calls.append(inputs)
+        return generate(**inputs)
+
+    backend.model.generate = spy
+    backend.generate_calls = calls
+    return backend
+
+
+@pytest.mark.parametrize("n_images", [0, 1, 3])
+def test_transformers_request_reaches_generate_and_the_answer_is_parsed(transformers_backend, n_images):
+    before = len(transformers_backend.generate_calls)
+    result = transformers_backend.reason(request(n_images))
+    assert len(transformers_backend.generate_calls) == before + 1
+    inputs = transformers_backend.generate_calls[-1]
+    assert ("pixel_values" in inputs) == (n_images > 0)
+    if n_images:
+        assert inputs["image_grid_thw"].shape[0] == n_images  # every image reached the vision tower
+    assert isinstance(result.raw_text, str)
+    # Random weights: the text is noise, so the answer is parsed and (almost surely) found malformed; either
+    # outcome is a result, never an exception.
+    assert result.success or error_kind(result) == ERROR_MALFORMED
+
+
+def test_transformers_crash_in_generate_is_a_failed_result(transformers_backend, monkeypatch):
+    def crash(**_):
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+    monkeypatch.setattr(transformers_backend.model, "generate", crash)
+    result = transformers_backend.reason(request())
+    assert error_kind(result) == ERROR_BACKEND and "device-side assert" in result.error
