@@ -180,8 +180,10 @@ def test_events_become_paper_predictions():
     preds = predictions_from_events(events)
     assert sorted(preds) == ["person_1", "robot_1"]
     assert [p.stamp for p in preds["person_1"]] == [stamp, stamp + 1]  # time order
+    # GROUND names every placement target in `on` (the scored field), so "in" fills both
     assert preds["person_1"][0].record == [{"object": "cup_1", "action": "pour", "robot_interaction": False,
-                                            "in": "bowl_1"}]
+                                            "on": "bowl_1", "in": "bowl_1"}]
+    assert preds["person_1"][0].key == Key("pour", "cup_1", "bowl_1", False)
     assert preds["person_1"][1].key == Key("place_down", "apple_1", "plate_2", True)
     assert preds["robot_1"][0].key == Key("hold", "cup_2", "", False) and preds["robot_1"][0].source == "e7"
 

@@ -175,10 +175,15 @@ def load_prediction_folder(folder: Path | str) -> Predictions:
 
 
 def event_to_paper_dict(e: Event) -> dict[str, Any]:
+    """The paper's record of an Event.
+
+    GROUND's ground truth names the target of a placement in `on` whatever it is (a plate, a bowl, a cup), and
+    only `on` is scored; so a relation "in" fills `on` as well as `in`, and "on" fills `on` alone.
+    """
     d: dict[str, Any] = {"object": e.object_id, "action": e.action, "robot_interaction": bool(e.robot_interaction)}
-    if e.relation == RELATION_ON:
+    if e.relation in (RELATION_ON, RELATION_IN):
         d["on"] = e.target_id
-    elif e.relation == RELATION_IN:
+    if e.relation == RELATION_IN:
         d["in"] = e.target_id
     return d
 
