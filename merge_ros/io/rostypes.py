@@ -5,26 +5,22 @@ share/merge_ros/msg, so bags written here carry the same definitions that rosidl
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-PACKAGE = "merge_ros"
+from merge_ros.resources import PACKAGE, candidates
 
 
 def msg_dir() -> Path:
     """Where this package's .msg files are; raises FileNotFoundError naming the places looked at."""
-    candidates = [Path(__file__).resolve().parents[2] / "msg"]
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / PACKAGE / "msg")
-    for path in candidates:
+    places = candidates("msg")
+    for path in places:
         if any(path.glob("*.msg")):
             return path
-    raise FileNotFoundError(f"no {PACKAGE} .msg files in any of: {', '.join(map(str, candidates))}")
+    raise FileNotFoundError(f"no {PACKAGE} .msg files in any of: {', '.join(map(str, places))}")
 
 
 @lru_cache(maxsize=1)
