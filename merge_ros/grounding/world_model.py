@@ -97,11 +97,6 @@ class GroundingConfig:
         return {SOURCE_PERCEPTION: self.perception_priority, SOURCE_VLM: self.vlm_priority}.get(
             source, self.other_priority)
 
-    @classmethod
-    def describe(cls) -> dict[str, tuple[Any, str, tuple[float | None, float | None]]]:
-        """name -> (default, description, (low, high)) of every field, for parameter declarations."""
-        return {f.name: (f.default, f.metadata["description"], f.metadata["range"]) for f in fields(cls)}
-
 
 class WorldModel:
     """The situational model; see the module docstring. Not thread-safe: call it from one thread."""

@@ -13,10 +13,8 @@ debug_image (or debug_image_always is set), so an unwatched node does no drawing
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -25,10 +23,12 @@ from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from merge_ros import conversions as cv
-from merge_ros.grounding import GroundingConfig, Journal, JournalError, WorldModel
+from merge_ros.grounding import Journal, JournalError, WorldModel
+from merge_ros.grounding.parameters import GROUNDING_PARAMETERS, config_from_params
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray, SceneState
 from merge_ros.msg import Event as EventMsg
+from merge_ros.nodes.parameters import declare_all
 from merge_ros.srv import GetEvents, GetScene
 from merge_ros.types import EntityFrame, Event
 from merge_ros.visualization.debug_image import draw_debug_image
@@ -47,46 +47,14 @@ IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Rel
 DISPLAY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 LOG_THROTTLE_S = 5.0
 
-# name -> (default, description, (low, high)); the GroundingConfig fields are added from the dataclass.
-NODE_PARAMETERS: dict[str, tuple[Any, str, tuple[float | None, float | None]]] = {
-    "journal_path": ("", "JSON-lines journal to restore from and append confirmed events to ('' = none)",
-                     (None, None)),
-    "journal_fsync": (False, "fsync the journal after each event (survives power loss, not only a crash)",
-                      (None, None)),
-    "scene_rate_hz": (2.0, "rate of scene and marker republishing (besides on every change)", (0.1, 100.0)),
-    "debug_image": (True, "subscribe to the camera and publish the annotated debug_image", (None, None)),
-    "debug_image_always": (False, "draw the debug image even when nobody subscribes (e.g. to record it)",
-                           (None, None)),
-    "compressed": (False, "subscribe to image/compressed (CompressedImage) instead of image", (None, None)),
-    "marker_scale": (0.001, "metres per image pixel of the markers: (u, v) -> (u * scale, -v * scale, 0)",
-                     (1e-6, 1.0)),
-    "marker_frame": ("camera", "frame_id of the markers (the fixed frame of config/merge.rviz)", (None, None)),
-    "recent_events": (8, "how many of the latest events the markers and the debug image list", (0, 100)),
-}
-
-
-def _descriptor(default: Any, description: str, bounds: tuple[float | None, float | None]) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=description)
-    low, high = bounds
-    if low is None or isinstance(default, bool):
-        return d
-    if isinstance(default, int):
-        d.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
-    else:
-        d.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
-    return d
-
-
 class GroundingNode(Node):
     def __init__(self, node_name: str = "grounding_node", **kwargs):
         """kwargs go to rclpy Node (context, parameter_overrides, namespace, ...)."""
         super().__init__(node_name, **kwargs)
-        config_fields = GroundingConfig.describe()
-        p = {name: self.declare_parameter(name, default, _descriptor(default, text, bounds)).value
-             for name, (default, text, bounds) in {**config_fields, **NODE_PARAMETERS}.items()}
+        p = declare_all(self, GROUNDING_PARAMETERS)
         self.params = p
         self.journal = self._open_journal(p["journal_path"], p["journal_fsync"])
-        self.model = WorldModel(GroundingConfig(**{k: p[k] for k in config_fields}), self.journal)
+        self.model = WorldModel(config_from_params(p), self.journal)
         self.markers = MarkerBuilder(p["marker_scale"], p["marker_frame"])
         self.bad_images = 0
         self.bad_entity_frames = 0

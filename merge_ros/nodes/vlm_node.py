@@ -19,10 +19,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from merge_ros import conversions as cv
 from merge_ros.io.images import ImageError
 from merge_ros.msg import ReasoningStatus
-from merge_ros.nodes.parameters import Param, declare_all
-from merge_ros.reasoning.backends import BACKENDS, BackendLoadError, VlmBackend, make_backend
-from merge_ros.reasoning.backends.openai_backend import JSON_MODES
-from merge_ros.reasoning.backends.transformers_backend import DTYPES
+from merge_ros.nodes.parameters import declare_all
+from merge_ros.reasoning.backends import BackendLoadError, VlmBackend
+from merge_ros.reasoning.backends.parameters import VLM_PARAMETERS, backend_from_params, deadline_s
 from merge_ros.reasoning.status import ERROR_BAD_REQUEST, ReasoningCounters, failure
 from merge_ros.reasoning.worker import BackendWorker
 from merge_ros.srv import Reason
@@ -32,46 +31,21 @@ STATUS_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Re
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 5.0
 
-PARAMETERS: dict[str, Param] = {
-    "backend": Param("none", f"VLM backend: {', '.join(BACKENDS)} (none: perception's candidates, no model)"),
-    "model": Param("", "transformers: model id or local path (AutoModelForImageTextToText, e.g. "
-                       "Qwen/Qwen2.5-VL-3B-Instruct); openai: served model name ('' = the first the server lists)"),
-    "device": Param("cpu", "transformers: torch device (cpu, cuda, cuda:0, ...)"),
-    "dtype": Param("auto", f"transformers: weight dtype, one of {', '.join(DTYPES)}"),
-    "max_new_tokens": Param(256, "most tokens the model may generate per answer", 1, 32768),
-    "base_url": Param("http://127.0.0.1:8000/v1", "openai: base URL of the chat-completions server (vLLM, Ollama "
-                                                  "at http://127.0.0.1:11434/v1, llama.cpp server, ...)"),
-    "api_key_env": Param("OPENAI_API_KEY", "openai: environment variable holding the API key ('' or unset: none)"),
-    "json_mode": Param("schema", f"openai: answer format constraint, one of {', '.join(JSON_MODES)} (schema: JSON "
-                                 "schema with the request's IDs; falls back to none if the server refuses it)"),
-    "timeout_s": Param(60.0, "seconds one attempt may take (HTTP timeout; the request's deadline is "
-                             "(retries + 1) attempts plus backoff)", 0.1, 3600.0),
-    "retries": Param(1, "retries after a timeout or a transient server error (not after a malformed answer: "
-                        "decoding is greedy)", 0, 10),
-    "backoff_s": Param(0.5, "pause before the first retry; doubles with each further retry", 0.0, 60.0),
-}
-
-
 class VlmNode(Node):
     def __init__(self, node_name: str = "vlm_node", backend: VlmBackend | None = None, **kwargs):
         """kwargs go to rclpy Node (context, parameter_overrides, namespace, ...); backend replaces the one the
         parameters name (tests pass a test double). Raises BackendLoadError if the backend cannot load."""
         super().__init__(node_name, **kwargs)
-        p = declare_all(self, PARAMETERS)
+        p = declare_all(self, VLM_PARAMETERS)
         self.params = p
-        if backend is None:
-            backend = make_backend(
-                p["backend"], model=p["model"], device=p["device"], dtype=p["dtype"],
-                max_new_tokens=p["max_new_tokens"], base_url=p["base_url"], api_key_env=p["api_key_env"],
-                timeout_s=p["timeout_s"], retries=p["retries"], backoff_s=p["backoff_s"], json_mode=p["json_mode"])
-        self.backend = backend
-        self.deadline_s = p["timeout_s"] * (p["retries"] + 1) + p["backoff_s"] * (2 ** p["retries"] - 1)
-        self._worker = BackendWorker(backend, self.deadline_s)
+        self.backend = backend if backend is not None else backend_from_params(p)
+        self.deadline_s = deadline_s(p)
+        self._worker = BackendWorker(self.backend, self.deadline_s)
         self.counters = ReasoningCounters()
         self._status_pub = self.create_publisher(ReasoningStatus, "vlm_status", STATUS_QOS)
         self.create_service(Reason, "reason", self._on_reason, callback_group=MutuallyExclusiveCallbackGroup())
         self._publish_status()
-        self.get_logger().info(f"vlm: backend {backend.name} ready, deadline {self.deadline_s:.1f} s per request")
+        self.get_logger().info(f"vlm: backend {self.backend.name} ready, deadline {self.deadline_s:.1f} s per request")
 
     def _on_reason(self, request: Reason.Request, _response: Reason.Response) -> Reason.Response:
         self.counters.started()
