@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = ("perception", "identity", "events", "graph")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

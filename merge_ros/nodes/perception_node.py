@@ -1,0 +1,186 @@
+"""perception_node: camera frames in, EntityArray (persons, robots, objects with persistent IDs) out.
+
+A thin adapter around merge_ros.perception.pipeline. The image callback only stores the newest message; one
+worker thread decodes and processes whatever is newest when it is free, so no stale frame is ever queued
+(overwritten frames are counted as skipped). For replays that must match the offline path frame for frame,
+frame_queue > 1 keeps that many frames waiting instead (in order, the oldest dropped and counted beyond it).
+Bad frames (ImageError) and pipeline failures are counted and logged (throttled), never fatal.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from merge_ros import conversions
+from merge_ros.io.images import ImageError
+from merge_ros.msg import EntityArray
+from merge_ros.perception.errors import ParameterError
+from merge_ros.perception.factory import ParamSpec, all_parameters, build_pipeline
+
+# Latest frame only: a slow detector must never work through a backlog.
+IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE)
+
+
+def image_qos(frame_queue: int) -> QoSProfile:
+    """IMAGE_QOS, with the reader keeping as many samples as the node's frame queue."""
+    return QoSProfile(depth=frame_queue, history=IMAGE_QOS.history, reliability=IMAGE_QOS.reliability,
+                      durability=IMAGE_QOS.durability)
+# Every processed frame's entities matter downstream (event detection keeps state across frames).
+ENTITIES_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass
+class FrameCounters:
+    received: int = 0
+    processed: int = 0
+    skipped: int = 0  # overwritten by a newer frame before the worker took it
+    bad: int = 0  # not decodable (ImageError)
+    failed: int = 0  # the pipeline raised
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=spec.description)
+    if spec.choices:
+        d.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.range is not None and isinstance(spec.default, float):
+        d.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]), to_value=float(spec.range[1]),
+                                                     step=0.0)]
+    elif spec.range is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        d.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
+    return d
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs):
+        """kwargs go to rclpy Node (context, parameter_overrides, namespace, ...); a bad parameter raises
+        ParameterError naming it."""
+        super().__init__("perception_node", **kwargs)
+        self.params = {spec.name: self._declare(spec) for spec in all_parameters()}
+        self.pipeline = build_pipeline(self.params)
+        self.add_on_set_parameters_callback(self._refuse_changes)
+        self.counters = FrameCounters()
+        self.last_error = ""
+        compressed = bool(self.params["compressed"])
+        self._pending: deque[Image | CompressedImage] = deque(maxlen=self.params["frame_queue"])
+        self._sub = self.create_subscription(CompressedImage if compressed else Image,
+                                             "image/compressed" if compressed else "image", self._on_image,
+                                             image_qos(self.params["frame_queue"]))
+        self._pub = self.create_publisher(EntityArray, "entities", ENTITIES_QOS)
+        self._diag_pub = None
+        if self.params["diagnostics_period"] > 0:
+            self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 1)
+            self._diag_last = (time.monotonic(), asdict(self.counters))
+            self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="perception_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"detector {self.params['detector']} ({self.params['model']}), subscribed to "
+                               f"{self._sub.topic_name}, publishing {self._pub.topic_name}")
+
+    def _declare(self, spec: ParamSpec):
+        if isinstance(spec.default, list):
+            # An empty list cannot tell rclpy its element type (nor can `[]` in a parameter file): declare the type,
+            # then set the default if nothing was given.
+            value = self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec)).value
+            if value is None:
+                value = list(spec.default)
+                self.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, value)])
+            return list(value)
+        return self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
+
+    def _refuse_changes(self, params: list[Parameter]) -> SetParametersResult:
+        """The models and the gallery are built from the parameters at start; a later change would not apply."""
+        changed = [p.name for p in params if p.name in self.params]
+        return SetParametersResult(successful=not changed,
+                                   reason=f"{', '.join(changed)}: read at start only; restart perception_node")
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._wake:
+            self.counters.received += 1
+            if len(self._pending) == self._pending.maxlen:
+                self.counters.skipped += 1  # the deque drops its oldest
+            self._pending.append(msg)
+            self._wake.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._pending or self._stopping)
+                if self._stopping:
+                    return
+                msg = self._pending.popleft()
+            try:
+                self._process(msg)
+            except Exception as exc:  # a failing frame (or a shutdown mid-publish) must not end the worker
+                if not self.context.ok():
+                    return
+                self.counters.failed += 1
+                self.last_error = f"processing failed: {type(exc).__name__}: {exc}"
+                self.get_logger().error(f"{self.last_error} ({self.counters.failed} so far)",
+                                        throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _process(self, msg: Image | CompressedImage) -> None:
+        try:
+            frame = conversions.image_msg_to_bgr8(msg)
+        except ImageError as exc:
+            self.counters.bad += 1
+            self.last_error = f"bad frame skipped: {exc}"
+            self.get_logger().warning(f"{self.last_error} ({self.counters.bad} so far)",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        entities = self.pipeline.process(frame, conversions.time_to_ns(msg.header.stamp), msg.header.frame_id)
+        self._pub.publish(conversions.entity_frame_to_msg(entities))
+        self.counters.processed += 1
+
+    def _publish_diagnostics(self) -> None:
+        now, counters = time.monotonic(), asdict(self.counters)
+        then, before = self._diag_last
+        self._diag_last = (now, counters)
+        fps = (counters["processed"] - before["processed"]) / max(1e-9, now - then)
+        new_problems = counters["bad"] + counters["failed"] - before["bad"] - before["failed"]
+        values = {**counters, "fps": f"{fps:.2f}", **{k: f"{v:.2f}" for k, v in self.pipeline.stats.mean_ms().items()}}
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if new_problems else DiagnosticStatus.OK, name=self.get_fully_qualified_name(),
+            message=self.last_error if new_problems else "ok", hardware_id=str(self.params["device"]),
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self._diag_pub.publish(DiagnosticArray(header=conversions.header(self.get_clock().now().nanoseconds, ""),
+                                               status=[status]))
+
+    def destroy_node(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._worker.join(timeout=30.0)  # lets a frame in progress finish before the publisher goes
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except ParameterError as exc:
+        rclpy.logging.get_logger("perception_node").fatal(str(exc))
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
