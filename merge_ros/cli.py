@@ -11,7 +11,14 @@ import logging
 import sys
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "demo",
     "bench",
+    "evaluate",
+    "import_ground",
+    "replay",
+    "record",
+    "synth",
 )
 
 

@@ -18,6 +18,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from merge_ros import conversions as cv
 from merge_ros.config import NODE_NAMES, config_path
+from merge_ros.msg import EntityArray
 from merge_ros.msg import Event as EventMsg
 from merge_ros.types import Event
 
@@ -36,14 +37,20 @@ def node_classes() -> dict[str, type[Node]]:
 
 
 class EventSink(Node):
-    """Subscribes to the confirmed events and hands each to a callback as it arrives (printing, collecting)."""
+    """Subscribes to the confirmed events and hands each to a callback as it arrives (printing, collecting);
+    also follows the entity stream's latest stamp, so a caller can tell when perception has caught up."""
 
     def __init__(self, on_event: Callable[[Event], None], topic: str = "events", **kwargs):
         super().__init__("merge_event_sink", **kwargs)
         self.events: list[Event] = []
+        self.last_entities_ns = 0
         self._lock = threading.Lock()
         self._on_event = on_event
         self.create_subscription(EventMsg, topic, self._receive, EVENTS_QOS)
+        self.create_subscription(EntityArray, "entities", self._entities, EVENTS_QOS)
+
+    def _entities(self, msg: EntityArray) -> None:
+        self.last_entities_ns = max(self.last_entities_ns, cv.time_to_ns(msg.header.stamp))
 
     def _receive(self, msg: EventMsg) -> None:
         event = cv.event_from_msg(msg)
@@ -95,10 +102,11 @@ class Graph:
                 raise
 
     def shutdown(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
+        """Stop spinning first, then destroy the nodes: a node destroyed under a waiting executor breaks it."""
+        self.executor.shutdown(timeout_sec=5.0)
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
         for node in reversed(list(self.nodes.values())):
             node.destroy_node()
         self.nodes.clear()
         rclpy.try_shutdown(context=self.context)
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)

@@ -35,13 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vlm-model", default="")
     p.add_argument("--vlm-base-url", default="http://127.0.0.1:8000/v1")
     p.add_argument("--tolerance", type=float, default=5.0, help="evaluation tolerance in seconds")
+    p.add_argument("--offline", action="store_true",
+                   help="run the same cores in this process without DDS (as fast as the CPU allows)")
     p.set_defaults(func=run)
 
 
 def graph_overrides(args: argparse.Namespace, scene: Path, journal: Path) -> dict[str, dict]:
     """What the demo sets on top of the parameter file; shared by the end-to-end test."""
     use_vlm = args.vlm_backend != "none"
-    perception = {"detector": args.detector, "scene_dir": str(scene), "compressed": True, "device": args.device}
+    # Replaying a recording for evaluation: queue frames rather than keep only the newest, so no frame is lost
+    # when the replay outpaces perception for a moment (a live camera keeps frame_queue 1).
+    perception = {"detector": args.detector, "scene_dir": str(scene), "compressed": True, "device": args.device,
+                  "frame_queue": 100}
     if args.detector == "ultralytics":
         perception["model"] = args.model
     return {
@@ -62,6 +67,14 @@ def describe(event) -> str:
     if event.robot_interaction:
         text += " [robot]"
     return text
+
+
+def print_event(start: float):
+    """A callback printing each event as it is published, with the wall time since start."""
+    def show(event) -> None:
+        print(f"[{time.monotonic() - start:6.2f} s] {event.event_id} t={event.stamp:.2f}  {describe(event)}",
+              flush=True)
+    return show
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,13 +99,18 @@ def run(args: argparse.Namespace) -> int:
         except NotASceneError as exc:
             print(f"merge-ros demo: {exc}", file=sys.stderr)
             return 2
-    bag = out / "scene_bag"
-    summary = import_scene(scene.root, bag)
-    print(f"bag: {bag} ({summary})")
     journal = out / "journal.jsonl"
     journal.unlink(missing_ok=True)
+    overrides = graph_overrides(args, scene.root, journal)
+    if args.offline:
+        from merge_ros.pipeline import merged_sections, run_scene
 
-    events = replay_into_graph(bag, graph_overrides(args, scene.root, journal), args.rate, args.config)
+        events = run_scene(scene, merged_sections(args.config, overrides), print_event(time.monotonic()))
+    else:
+        bag = out / "scene_bag"
+        summary = import_scene(scene.root, bag)
+        print(f"bag: {bag}: {summary.frames} frames, registry {summary.registry}")
+        events = replay_into_graph(bag, overrides, args.rate, args.config)
     events_path = out / "events.jsonl"
     write_events(events_path, events)
     print(f"\n{len(events)} grounded events -> {events_path}")
@@ -111,21 +129,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def last_frame_stamp(bag: Path) -> int:
+    from merge_ros.io.bags import BagReader, header_stamp_ns
+
+    with BagReader(bag) as reader:
+        return max((header_stamp_ns(m.msgtype, m.data) or 0 for m in reader.messages([BAG_TOPIC])), default=0)
+
+
 def replay_into_graph(bag: Path, overrides: dict, rate: float, config: Path | None = None,
-                      settle_s: float = 4.0, quiet: bool = False) -> list:
+                      settle_s: float = 4.0, quiet: bool = False, drain_timeout_s: float = 60.0) -> list:
     """Replay bag into the four nodes over DDS; return the confirmed events in the order they were published."""
     from merge_ros.graph import EventSink, Graph
-    from merge_ros.replay import ReplayOptions, Replayer
+    from merge_ros.replay import Replayer, ReplayOptions
 
     graph = Graph(config, overrides)
     try:
-        start = time.monotonic()
-
-        def show(event) -> None:
-            if not quiet:
-                print(f"[{time.monotonic() - start:6.2f} s] {event.event_id} t={event.stamp:.2f}  {describe(event)}",
-                      flush=True)
-
+        show = (lambda event: None) if quiet else print_event(time.monotonic())
         sink = graph.add("sink", EventSink(show, context=graph.context))
         replayer = graph.add("replay", Replayer(bag, ReplayOptions(
             rate=rate, remap={BAG_TOPIC: "/image/compressed"}, clock=False, wait_subscribers=3, reliable=True),
@@ -135,7 +154,12 @@ def replay_into_graph(bag: Path, overrides: dict, rate: float, config: Path | No
         replayer.wait()
         if replayer.error is not None:
             raise replayer.error
-        # Let the last candidates pass their confirmation windows (stream time runs on with the wall clock).
+        # Perception may still be working through queued frames: wait until the last frame's entities are out,
+        # then let the last candidates pass their confirmation windows (stream time runs on with the wall clock).
+        last = last_frame_stamp(bag)
+        deadline = time.monotonic() + drain_timeout_s
+        while sink.last_entities_ns < last and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(settle_s)
         return list(sink.events)
     finally:

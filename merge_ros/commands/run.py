@@ -42,7 +42,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     from merge_ros.graph import Graph
-    from merge_ros.replay import ReplayOptions, Replayer
+    from merge_ros.replay import Replayer, ReplayOptions
 
     try:
         overrides = parse_overrides(args.param)
