@@ -7,13 +7,12 @@ Every node reads its parameters from params_file (config/merge.yaml by default);
 override the few that are usually changed per robot. `merge-ros run` starts the same nodes with the same file in
 one process where `ros2 launch` is not available.
 """
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 PACKAGE = "merge_ros"
 

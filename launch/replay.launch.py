@@ -6,12 +6,11 @@
 The bag is one written by `merge-ros import-ground` (frames on /camera/image/compressed, registered instances on
 /registry/*) or by `ros2 bag record` on a robot. It is played with /clock, so every node runs on bag time.
 """
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, TimerAction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 ARGUMENTS = {
     "bag": ("", "bag to play (directory or .mcap)"),
