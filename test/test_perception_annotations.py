@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
+from merge_ros.params import ParameterError
 from merge_ros.perception.annotations_detector import AnnotationsConfig, AnnotationsDetector
-from merge_ros.perception.errors import ParameterError
 from merge_ros.types import Box, Entity, EntityKind, Keypoint, seconds_to_ns
 
 FRAME = np.zeros((48, 64, 3), np.uint8)

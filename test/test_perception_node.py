@@ -26,7 +26,7 @@ from merge_ros import conversions as cv
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
 from merge_ros.msg import EntityArray
 from merge_ros.nodes.perception_node import IMAGE_QOS, PerceptionNode
-from merge_ros.perception.errors import ParameterError
+from merge_ros.params import ParameterError
 from merge_ros.types import Box, Entity, EntityKind, Keypoint, ns_to_seconds
 
 W, H = 64, 48
@@ -358,14 +358,15 @@ def test_the_executable_reports_a_missing_model_by_its_parameter(tmp_path):
 
 
 def test_parameters_are_declared_with_descriptions_and_ranges(ros_context, annotations_file):
-    from merge_ros.perception.factory import all_parameters
+    from merge_ros.perception.factory import PERCEPTION_PARAMETERS
 
     node = PerceptionNode(context=ros_context, parameter_overrides=[
         param("detector", "annotations"), param("annotations_file", str(annotations_file)),
         param("robot_classes", ["robot arm"]), param("identity.match_similarity", 0.7)])
     try:
-        for spec in all_parameters():
-            assert node.describe_parameter(spec.name).description == spec.description
+        for name, spec in PERCEPTION_PARAMETERS.items():
+            assert node.describe_parameter(name).description == spec.description
+        assert node.describe_parameter("detector").additional_constraints == "one of: ultralytics, annotations"
         conf = node.describe_parameter("conf").floating_point_range[0]
         assert (conf.from_value, conf.to_value) == (0.0, 1.0)
         assert node.describe_parameter("max_det").integer_range[0].to_value == 1000

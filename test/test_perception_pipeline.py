@@ -9,9 +9,16 @@ import pytest
 import yaml
 
 from merge_ros.io.annotations import AnnotatedFrame, read_annotations, write_annotations
+from merge_ros.params import ParameterError
 from merge_ros.perception.annotations_detector import AnnotationsConfig, AnnotationsDetector
-from merge_ros.perception.errors import ParameterError
-from merge_ros.perception.factory import PARAMETERS, build_pipeline, check
+from merge_ros.perception.factory import (
+    IDENTITY_PARAMETERS,
+    NODE_PARAMETERS,
+    PERCEPTION_PARAMETERS,
+    PIPELINE_PARAMETERS,
+    build_pipeline,
+    check,
+)
 from merge_ros.perception.identity import IdentityConfig, IdentityGallery
 from merge_ros.perception.pipeline import PerceptionPipeline
 from merge_ros.synth import generate_scene
@@ -63,8 +70,9 @@ def test_parameter_values_are_checked_with_the_parameters_name():
         with pytest.raises(ParameterError) as err:
             check(bad)
         assert err.value.parameter == name
-    assert len({s.name for s in PARAMETERS}) == len(PARAMETERS)
-    assert all(s.description for s in PARAMETERS)
+    # no name of one part shadows another's in the merged table
+    assert len(PERCEPTION_PARAMETERS) == len(PIPELINE_PARAMETERS) + len(NODE_PARAMETERS) + len(IDENTITY_PARAMETERS)
+    assert all(p.description for p in PERCEPTION_PARAMETERS.values())
 
 
 @pytest.fixture(scope="module")

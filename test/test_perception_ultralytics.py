@@ -16,7 +16,7 @@ import torch
 from ultralytics import YOLO
 from ultralytics.engine.results import Results
 
-from merge_ros.perception.errors import ParameterError
+from merge_ros.params import ParameterError
 from merge_ros.perception.ultralytics_detector import (
     UltralyticsConfig,
     UltralyticsDetector,

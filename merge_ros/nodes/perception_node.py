@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -25,8 +26,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from merge_ros import conversions
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray
-from merge_ros.perception.errors import ParameterError
-from merge_ros.perception.factory import ParamSpec, all_parameters, build_pipeline
+from merge_ros.nodes.parameters import declare_all
+from merge_ros.params import ParameterError
+from merge_ros.perception.factory import PERCEPTION_PARAMETERS, build_pipeline
 
 # Latest frame only: a slow detector must never work through a backlog.
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -51,24 +53,12 @@ class FrameCounters:
     failed: int = 0  # the pipeline raised
 
 
-def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=spec.description)
-    if spec.choices:
-        d.additional_constraints = "one of: " + ", ".join(spec.choices)
-    if spec.range is not None and isinstance(spec.default, float):
-        d.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]), to_value=float(spec.range[1]),
-                                                     step=0.0)]
-    elif spec.range is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        d.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
-    return d
-
-
 class PerceptionNode(Node):
     def __init__(self, **kwargs):
         """kwargs go to rclpy Node (context, parameter_overrides, namespace, ...); a bad parameter raises
         ParameterError naming it."""
         super().__init__("perception_node", **kwargs)
-        self.params = {spec.name: self._declare(spec) for spec in all_parameters()}
+        self.params = declare_all(self, PERCEPTION_PARAMETERS)
         self.pipeline = build_pipeline(self.params)
         self.add_on_set_parameters_callback(self._refuse_changes)
         self.counters = FrameCounters()
@@ -90,17 +80,6 @@ class PerceptionNode(Node):
         self._worker.start()
         self.get_logger().info(f"detector {self.params['detector']} ({self.params['model']}), subscribed to "
                                f"{self._sub.topic_name}, publishing {self._pub.topic_name}")
-
-    def _declare(self, spec: ParamSpec):
-        if isinstance(spec.default, list):
-            # An empty list cannot tell rclpy its element type (nor can `[]` in a parameter file): declare the type,
-            # then set the default if nothing was given.
-            value = self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec)).value
-            if value is None:
-                value = list(spec.default)
-                self.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, value)])
-            return list(value)
-        return self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
 
     def _refuse_changes(self, params: list[Parameter]) -> SetParametersResult:
         """The models and the gallery are built from the parameters at start; a later change would not apply."""
@@ -174,7 +153,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         node = PerceptionNode()
         rclpy.spin(node)
-    except ParameterError as exc:
+    except (ParameterError, ParameterException) as exc:  # the latter: rclpy refused an override (type, range)
         rclpy.logging.get_logger("perception_node").fatal(str(exc))
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from merge_ros.io.annotations import AnnotatedFrame, read_annotations
+from merge_ros.params import ParameterError
 from merge_ros.perception.detection import Detection
-from merge_ros.perception.errors import ParameterError
 from merge_ros.types import seconds_to_ns
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from merge_ros.params import ParameterError
 from merge_ros.perception.detection import Detection
-from merge_ros.perception.errors import ParameterError
 from merge_ros.types import Box, EntityKind, Keypoint
 
 PERSON_LABEL = "person"
