@@ -219,7 +219,7 @@ def test_use_vlm_false_sends_nothing(ros_context):
 
 def test_odd_inputs_are_skipped_and_counted(ros_context):
     events = event_node(ros_context, compressed=True)
-    stream = Stream(ros_context, compressed=True)
+    stream = Stream(ros_context, compressed=True, receiver=events)
     with spinning(ros_context, events, stream.node):
         assert stream.connected(events, vlm=False)
         corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8 not really")
