@@ -24,9 +24,10 @@ from merge_ros.msg import EntityArray, ReasoningStatus
 from merge_ros.msg import Event as EventMsg
 from merge_ros.msg import Trigger as TriggerMsg
 from merge_ros.nodes.parameters import declare_all
+from merge_ros.nodes.registry import subscribe_registry
 from merge_ros.reasoning.event_parameters import EVENT_PARAMETERS, build_stage
 from merge_ros.srv import Reason
-from merge_ros.types import Event, ReasonRequest, Trigger
+from merge_ros.types import EntityKind, Event, ReasonRequest, Trigger
 
 # Triggers and candidates: none may be lost.
 EVENTS_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
@@ -53,6 +54,8 @@ class EventNode(Node):
         self._bad_raw_images = 0
         self.bad_frames = 0
 
+        subscribe_registry(self, lambda _kind, object_id, image: self.stage.builder.register_reference(
+            object_id, image), kinds=(EntityKind.OBJECT,))
         self._trigger_pub = self.create_publisher(TriggerMsg, "triggers", EVENTS_QOS)
         self._candidate_pub = self.create_publisher(EventMsg, "candidates", EVENTS_QOS)
         self._status_pub = self.create_publisher(ReasoningStatus, "reasoning_status", STATUS_QOS)

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -24,11 +25,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from merge_ros import conversions
+from merge_ros.io.annotations import KIND_NAMES
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray
 from merge_ros.nodes.parameters import declare_all
+from merge_ros.nodes.registry import subscribe_registry
 from merge_ros.params import ParameterError
 from merge_ros.perception.factory import PERCEPTION_PARAMETERS, build_pipeline
+from merge_ros.types import EntityKind
 
 # Latest frame only: a slow detector must never work through a backlog.
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -65,10 +69,13 @@ class PerceptionNode(Node):
         self.last_error = ""
         compressed = bool(self.params["compressed"])
         self._pending: deque[Image | CompressedImage] = deque(maxlen=self.params["frame_queue"])
+        self._registrations: deque[tuple[EntityKind, str, np.ndarray]] = deque()
+        self.registered: list[str] = []
         self._sub = self.create_subscription(CompressedImage if compressed else Image,
                                              "image/compressed" if compressed else "image", self._on_image,
                                              image_qos(self.params["frame_queue"]))
         self._pub = self.create_publisher(EntityArray, "entities", ENTITIES_QOS)
+        subscribe_registry(self, self._on_registered)
         self._diag_pub = None
         if self.params["diagnostics_period"] > 0:
             self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 1)
@@ -95,13 +102,27 @@ class PerceptionNode(Node):
             self._pending.append(msg)
             self._wake.notify()
 
+    def _on_registered(self, kind: EntityKind, instance_id: str, image: np.ndarray) -> None:
+        """Handed to the worker, which owns the gallery: registration never races a frame."""
+        with self._wake:
+            self._registrations.append((kind, instance_id, image))
+            self._wake.notify()
+
     def _work(self) -> None:
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._pending or self._stopping)
+                self._wake.wait_for(lambda: self._pending or self._registrations or self._stopping)
                 if self._stopping:
                     return
-                msg = self._pending.popleft()
+                registrations = list(self._registrations)
+                self._registrations.clear()
+                msg = self._pending.popleft() if self._pending else None
+            for kind, instance_id, image in registrations:
+                self.pipeline.identity.register(instance_id, kind, KIND_NAMES[kind], image)
+                self.registered.append(instance_id)
+                self.get_logger().info(f"registered {KIND_NAMES[kind]} {instance_id} from the registry topic")
+            if msg is None:
+                continue
             try:
                 self._process(msg)
             except Exception as exc:  # a failing frame (or a shutdown mid-publish) must not end the worker
