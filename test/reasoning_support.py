@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import cv2
 import numpy as np
 
+from merge_ros.config import load_config
 from merge_ros.types import Box, Entity, EntityKind, Keypoint
 
 _built: dict[str, Path] = {}
@@ -82,9 +83,8 @@ def params_file_context(path: Path = CONFIG) -> Iterator[object]:
 
 
 def config_section(node_name: str, path: Path = CONFIG) -> dict:
-    import yaml
 
-    return yaml.safe_load(path.read_text())[node_name]["ros__parameters"]
+    return load_config(path)[node_name]
 
 
 T0_NS = 1_700_000_000_000_000_000

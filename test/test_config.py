@@ -64,3 +64,15 @@ def test_config_file_values_reach_the_nodes(graph):
             if node_name == "perception_node" and name in ("detector", "annotations_file"):
                 continue  # overridden by the fixture
             assert node.get_parameter(name).value == value, f"{node_name}.{name}"
+
+
+def test_sections_apply_under_a_namespace(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "config" / "merge.yaml").read_text().replace("recent_events: 8", "recent_events: 5"))
+    g = Graph(params, namespace="robot_1", nodes=("grounding_node",))
+    try:
+        node = g.nodes["grounding_node"]
+        assert node.get_fully_qualified_name() == "/robot_1/grounding_node"
+        assert node.get_parameter("recent_events").value == 5
+    finally:
+        g.shutdown()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from grounding_samples import at, cand, frame, person, thing
 from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
@@ -22,6 +21,7 @@ from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
 from merge_ros import conversions as cv
+from merge_ros.config import load_config
 from merge_ros.io.event_log import read_events
 from merge_ros.msg import EntityArray, SceneState
 from merge_ros.msg import Event as EventMsg
@@ -158,7 +158,7 @@ def test_parameter_file_section_is_accepted_and_bad_values_are_refused(ros_conte
     rclpy.init(args=["grounding_node", "--ros-args", "--params-file", str(PARAMS)], context=context)
     try:
         node = GroundingNode(context=context)
-        section = yaml.safe_load(PARAMS.read_text())["grounding_node"]["ros__parameters"]
+        section = load_config(PARAMS)["grounding_node"]
         assert node.params == section  # every parameter is in the file, and every one in the file is declared
         descriptors = node.describe_parameters(["confirm_s", "recent_events"])
         assert descriptors[0].floating_point_range[0].to_value == 60.0 and descriptors[0].description

@@ -6,8 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 
+from merge_ros.config import load_config
 from merge_ros.io.annotations import AnnotatedFrame, read_annotations, write_annotations
 from merge_ros.params import ParameterError
 from merge_ros.perception.annotations_detector import AnnotationsConfig, AnnotationsDetector
@@ -113,7 +113,7 @@ def test_persistent_ids_survive_scrambled_track_ids(scene):
 
 
 def test_the_config_files_section_builds_a_pipeline(scene):
-    section = yaml.safe_load((ROOT / "config" / "merge.yaml").read_text())["perception_node"]["ros__parameters"]
+    section = load_config(ROOT / "config" / "merge.yaml")["perception_node"]
     values = check(section)  # every name in the file is a parameter of the node
     assert values["model"] == section["model"]
     pipeline = build_pipeline({**section, "detector": "annotations", "scene_dir": str(scene.root),
