@@ -21,6 +21,7 @@ from merge_ros.evaluation.protocol import (
     scene_number,
     score_scene,
     summarize,
+    write_prediction_folder,
 )
 from merge_ros.types import Event, seconds_to_ns
 
@@ -195,3 +196,16 @@ def test_groups_follow_scene_numbers_not_names_or_counts():
     assert group_scenes(names) == [["scene_001_sf1P"], ["scene_002_sf2P", "scene_004_sf2P"],
                                    ["scene_009_po1P", "scene_010_po2P"], ["scene_016_ha2P1R"],
                                    ["scene_017_new", "unnumbered"]]
+
+
+def test_events_written_as_a_paper_run_folder_read_back_as_the_same_predictions(tmp_path):
+    stamp = 1742756707.5
+    events = [Event(seconds_to_ns(stamp), "person_1", "grasp", "apple_1"),
+              Event(seconds_to_ns(stamp), "person_1", "place_down", "apple_1", "in", "bowl_1"),  # same stamp
+              Event(seconds_to_ns(stamp + 2), "p2", "handover", "cup_1", robot_interaction=True)]
+    assert write_prediction_folder(tmp_path / "run", events) == 3
+    assert len(list((tmp_path / "run").glob("*_id_*.json"))) == 3
+    back = load_prediction_folder(tmp_path / "run")
+    expected = predictions_from_events(events)
+    assert {a: sorted(p.key for p in v) for a, v in back.items()} == \
+           {a: sorted(p.key for p in v) for a, v in expected.items()}

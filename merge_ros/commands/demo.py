@@ -9,6 +9,8 @@ transformers --vlm-model ...` (or `openai --vlm-base-url ...`) run the same grap
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole graph over a (synthetic) recording, print events, evaluate")
     p.add_argument("-o", "--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     p.add_argument("--scene", type=Path, help="a GROUND-format scene folder (default: generate a synthetic one)")
+    p.add_argument("--scenes", type=Path, help="a folder of GROUND-format scene folders (the GROUND-eval set): "
+                                               "each is run, and the paper's table printed")
     p.add_argument("--scenario", default="sorting", choices=("sorting", "pouring", "handover"))
     p.add_argument("--persons", type=int, default=2)
     p.add_argument("--no-robot", dest="robot", action="store_false", help="synthetic scene without a robot arm")
@@ -79,46 +83,35 @@ def print_event(start: float):
 
 def run(args: argparse.Namespace) -> int:
     from merge_ros.evaluation.report import write_report
-    from merge_ros.evaluation.runs import EvaluationResult, evaluate_scene
+    from merge_ros.evaluation.runs import evaluate_scenes
     from merge_ros.evaluation.table import format_table
-    from merge_ros.io.event_log import write_events
-    from merge_ros.io.ground_import import import_scene
     from merge_ros.io.scene_folder import NotASceneError, SceneFolder
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    if args.scene is None:
-        from merge_ros.synth import generate_scene
+    try:
+        if args.scenes is not None:
+            scenes = [SceneFolder.open(p) for p in sorted(Path(args.scenes).iterdir()) if (p / "images").is_dir()]
+            if not scenes:
+                raise NotASceneError(f"{args.scenes}: no scene folder with images/ in it")
+        elif args.scene is not None:
+            scenes = [SceneFolder.open(args.scene)]
+        else:
+            from merge_ros.synth import generate_scene
 
-        scene = generate_scene(out / "scene", scenario=args.scenario, persons=args.persons, robot=args.robot,
-                               seed=args.seed, duration_s=args.duration, overwrite=True)
-        print(f"synthetic {args.scenario} scene: {len(scene.frames())} frames -> {scene.root}")
-    else:
-        try:
-            scene = SceneFolder.open(args.scene)
-        except NotASceneError as exc:
-            print(f"merge-ros demo: {exc}", file=sys.stderr)
-            return 2
-    journal = out / "journal.jsonl"
-    journal.unlink(missing_ok=True)
-    overrides = graph_overrides(args, scene.root, journal)
-    if args.offline:
-        from merge_ros.pipeline import merged_sections, run_scene
-
-        events = run_scene(scene, merged_sections(args.config, overrides), print_event(time.monotonic()))
-    else:
-        bag = out / "scene_bag"
-        summary = import_scene(scene.root, bag)
-        print(f"bag: {bag}: {summary.frames} frames, registry {summary.registry}")
-        events = replay_into_graph(bag, overrides, args.rate, args.config)
-    events_path = out / "events.jsonl"
-    write_events(events_path, events)
-    print(f"\n{len(events)} grounded events -> {events_path}")
-    if not scene.ground_truth_path.is_file():
+            scenes = [generate_scene(out / "scene", scenario=args.scenario, persons=args.persons,
+                                     robot=args.robot, seed=args.seed, duration_s=args.duration, overwrite=True)]
+            print(f"synthetic {args.scenario} scene: {len(scenes[0].frames())} frames -> {scenes[0].root}")
+    except NotASceneError as exc:
+        print(f"merge-ros demo: {exc}", file=sys.stderr)
+        return 2
+    results = out / "scenes"
+    for scene in scenes:
+        run_scene_through_graph(scene, results / scene.name, args)
+    if not any(s.ground_truth_path.is_file() for s in scenes):
         print("no ground_truth.json: nothing to evaluate")
         return 0
-    result = EvaluationResult(METHOD, args.tolerance, [evaluate_scene(
-        scene.name, scene.ground_truth_path, events_path, METHOD, args.tolerance)])
+    result = evaluate_scenes(results, METHOD, args.tolerance)
     print()
     print(format_table(result))
     report = write_report(out / "report", result)
@@ -127,6 +120,41 @@ def run(args: argparse.Namespace) -> int:
           f"{result.overall['f1_object']:.3f}, on {result.overall['f1_on']:.3f}, robot "
           f"{result.overall['f1_robot']:.3f})")
     return 0
+
+
+def run_scene_through_graph(scene, out: Path, args: argparse.Namespace) -> list:
+    """One scene through the graph (over DDS, or offline); writes events.jsonl, the journal and, beside a copy
+    of the ground truth, runs/<METHOD>/ in the paper's format with its processing_time.json."""
+    from merge_ros.evaluation.protocol import write_prediction_folder
+    from merge_ros.io.event_log import write_events
+    from merge_ros.io.ground_import import import_scene
+
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"\n== {scene.name}: {len(scene.frames())} frames")
+    journal = out / "journal.jsonl"
+    journal.unlink(missing_ok=True)
+    overrides = graph_overrides(args, scene.root, journal)
+    started = time.monotonic()
+    if args.offline:
+        from merge_ros.pipeline import merged_sections, run_scene
+
+        events = run_scene(scene, merged_sections(args.config, overrides), print_event(started))
+    else:
+        bag = out / "scene_bag"
+        summary = import_scene(scene.root, bag)
+        print(f"bag: {bag}: {summary.frames} frames, registry {summary.registry}")
+        events = replay_into_graph(bag, overrides, args.rate, args.config)
+    elapsed = time.monotonic() - started
+    write_events(out / "events.jsonl", events)
+    print(f"{len(events)} grounded events -> {out / 'events.jsonl'}")
+    if scene.ground_truth_path.is_file():
+        shutil.copyfile(scene.ground_truth_path, out / "ground_truth.json")
+        run = out / "runs" / METHOD
+        shutil.rmtree(run, ignore_errors=True)
+        write_prediction_folder(run, events)
+        (run / "processing_time.json").write_text(json.dumps({"processing_time": elapsed,
+                                                              "images": len(scene.frames())}))
+    return events
 
 
 def last_frame_stamp(bag: Path) -> int:

@@ -188,6 +188,24 @@ def event_to_paper_dict(e: Event) -> dict[str, Any]:
     return d
 
 
+def write_prediction_folder(folder: Path | str, events: Iterable[Event]) -> int:
+    """Events as a run folder in the paper's format (one `<stamp>_id_<actor>.json` each); returns the count.
+
+    Two events of one actor at the same stamp would share a file name: the later one is written a microsecond
+    later, well inside any matching tolerance.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for e in events:
+        stamp = e.stamp
+        while (path := folder / f"{stamp:.6f}_id_{e.actor_id}.json").exists():
+            stamp += 1e-6
+        path.write_text(json.dumps([event_to_paper_dict(e)]))
+        written += 1
+    return written
+
+
 def predictions_from_events(events: Iterable[Event]) -> Predictions:
     """This package's Events as predictions in the paper's format, keyed by actor_id, in time order."""
     out: Predictions = {}
