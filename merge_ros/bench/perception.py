@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from merge_ros.bench.identity import measure_identity_ms
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 TARGET_RATIO = 0.90
 TARGET_IDENTITY_MS = 5.0
@@ -170,41 +172,6 @@ def node_path_fps(args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
             "detections_per_frame": stages["detections_per_frame"]}
 
 
-def identity_cost_ms(frames: list[np.ndarray], actors: int = 10, objects: int = 40, n: int = 30,
-                     seed: int = 0) -> float:
-    """Mean IdentityGallery.assign time with actors + objects registered and all of them detected every frame."""
-    from merge_ros.perception.detection import Detection
-    from merge_ros.perception.identity import IdentityGallery
-    from merge_ros.types import Box, EntityKind, Keypoint
-
-    rng = np.random.default_rng(seed)
-    h, w = frames[0].shape[:2]
-    instances = []
-    for i in range(actors + objects):
-        kind = EntityKind.OBJECT if i >= actors else (EntityKind.ROBOT if i % 5 == 4 else EntityKind.PERSON)
-        bw, bh = (rng.uniform(60, 140), rng.uniform(150, 300)) if kind.is_actor else (rng.uniform(20, 60),) * 2
-        x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
-        label = {EntityKind.PERSON: "person", EntityKind.ROBOT: "robot"}.get(kind, f"object{i % 8}")
-        instances.append((f"{label}_{i}", kind, label, Box(x, y, x + bw, y + bh)))
-    gallery = IdentityGallery()
-    for ident, kind, label, box in instances:
-        x0, y0, x1, y1 = (int(v) for v in box.as_list())
-        gallery.register(ident, kind, label, frames[0][y0:y1, x0:x1])
-    times = []
-    for f in range(n + 3):
-        frame = frames[f % len(frames)]
-        detections = []
-        for track, (_, kind, label, box) in enumerate(instances, 1):
-            dx, dy = rng.normal(0, 2, 2)
-            b = Box(box.x_min + dx, box.y_min + dy, box.x_max + dx, box.y_max + dy)
-            kps = [Keypoint("left_wrist", b.x_min, b.center[1]), Keypoint("right_wrist", b.x_max, b.center[1])]
-            detections.append(Detection(kind, label, b, 0.9, kps if kind.is_actor else [], track_id=track))
-        t0 = time.perf_counter()
-        gallery.assign(frame, detections, 1_000_000_000 + f * 100_000_000)
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.mean(times[3:]))
-
-
 def scene_identity_ms(scene) -> dict[str, float]:
     """Identity's cost in the pipeline on the synthetic scene's tracked detections (annotations detector, the
     scene's reference images registered, no hint IDs): what a real detector with a tracker would hand it."""
@@ -227,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                    "conf": args.conf, "max_det": args.max_det, "frames": len(frames), "source": source,
                    "frame_size": list(frames[0].shape[1::-1])}
         figures.update(node_path_fps(args, frames))
-        figures["identity_ms"] = identity_cost_ms(frames)
+        figures["identity_ms"] = measure_identity_ms(n_actors=10, n_objects=40)
         if scene is not None:
             figures.update(scene_identity_ms(scene))
     figures.update(target_ratio=TARGET_RATIO, target_identity_ms=TARGET_IDENTITY_MS)

@@ -118,7 +118,11 @@ class PerceptionNode(Node):
                 self._registrations.clear()
                 msg = self._pending.popleft() if self._pending else None
             for kind, instance_id, image in registrations:
-                self.pipeline.identity.register(instance_id, kind, KIND_NAMES[kind], image)
+                try:
+                    self.pipeline.identity.register(instance_id, kind, KIND_NAMES[kind], image)
+                except ValueError as exc:  # an empty image, an ID registered before as another kind
+                    self.get_logger().warning(f"registry: skipping {instance_id}: {exc}")
+                    continue
                 self.registered.append(instance_id)
                 self.get_logger().info(f"registered {KIND_NAMES[kind]} {instance_id} from the registry topic")
             if msg is None:
