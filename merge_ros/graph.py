@@ -5,6 +5,7 @@ end-to-end tests; the nodes still talk over DDS, exactly as in separate processe
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,22 @@ class Graph:
         self.nodes[name] = node
         self.executor.add_node(node)
         return node
+
+    def wait_connected(self, timeout: float = 15.0) -> bool:
+        """Wait until every publisher of the graph's nodes has matched every subscription to its topic among them
+        (Fast DDS discovery takes from 0.05 s to seconds): otherwise the first messages of a replay may be lost
+        between the nodes. Call after start(); returns whether all matched in time."""
+        wanted: dict[str, int] = {}
+        for node in self.nodes.values():
+            for sub in node.subscriptions:
+                wanted[sub.topic_name] = wanted.get(sub.topic_name, 0) + 1
+        publishers = [p for node in self.nodes.values() for p in node.publishers if p.topic_name in wanted]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(p.get_subscription_count() >= wanted[p.topic_name] for p in publishers):
+                return True
+            time.sleep(0.05)
+        return False
 
     def start(self) -> None:
         """Spin in a background thread (the caller keeps its own thread for waiting and printing)."""

@@ -76,7 +76,7 @@ class Stream:
         self.image_pub.publish(image)
         # the frame before its entities, as from a camera and a detector behind it (best effort: it may be lost)
         if self.receiver is not None:
-            wait_until(lambda: self.receiver.stage.builder.newest_stamp_ns == stamp, timeout=2.0)
+            wait_until(lambda: self.receiver.stage.builder.newest_stamp_ns == stamp, timeout=0.5)
         self.entities_pub.publish(cv.entity_frame_to_msg(EntityFrame(stamp, "camera", entities)))
         time.sleep(0.008)
 

@@ -47,10 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def graph_overrides(args: argparse.Namespace, scene: Path, journal: Path) -> dict[str, dict]:
     """What the demo sets on top of the parameter file; shared by the end-to-end test."""
     use_vlm = args.vlm_backend != "none"
-    # Replaying a recording for evaluation: queue frames rather than keep only the newest, so no frame is lost
-    # when the replay outpaces perception for a moment (a live camera keeps frame_queue 1).
+    # Replaying a recording for evaluation: frames are received reliably and queued rather than only the newest
+    # kept, so none is lost when the replay outpaces perception for a moment (live: frame_queue 1, best effort).
     perception = {"detector": args.detector, "scene_dir": str(scene), "compressed": True, "device": args.device,
-                  "frame_queue": 100}
+                  "frame_queue": 100, "reliable_images": True}
     if args.detector == "ultralytics":
         perception["model"] = args.model
     return {
@@ -174,10 +174,12 @@ def replay_into_graph(bag: Path, overrides: dict, rate: float, config: Path | No
     try:
         show = (lambda event: None) if quiet else print_event(time.monotonic())
         sink = graph.add("sink", EventSink(show, context=graph.context))
+        graph.start()
+        if not graph.wait_connected():
+            print("warning: not every node of the graph matched its peers in time", file=sys.stderr)
         replayer = graph.add("replay", Replayer(bag, ReplayOptions(
             rate=rate, remap={BAG_TOPIC: "/image/compressed"}, clock=False, wait_subscribers=3, reliable=True),
             context=graph.context))
-        graph.start()
         replayer.start()
         replayer.wait()
         if replayer.error is not None:

@@ -39,9 +39,10 @@ IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Rel
                        durability=DurabilityPolicy.VOLATILE)
 
 
-def image_qos(frame_queue: int) -> QoSProfile:
-    """IMAGE_QOS, with the reader keeping as many samples as the node's frame queue."""
-    return QoSProfile(depth=frame_queue, history=IMAGE_QOS.history, reliability=IMAGE_QOS.reliability,
+def image_qos(frame_queue: int, reliable: bool = False) -> QoSProfile:
+    """IMAGE_QOS, with the reader keeping as many samples as the node's frame queue (and reliable for replays)."""
+    return QoSProfile(depth=frame_queue, history=IMAGE_QOS.history,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable else IMAGE_QOS.reliability,
                       durability=IMAGE_QOS.durability)
 # Every processed frame's entities matter downstream (event detection keeps state across frames).
 ENTITIES_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
@@ -73,7 +74,7 @@ class PerceptionNode(Node):
         self.registered: list[str] = []
         self._sub = self.create_subscription(CompressedImage if compressed else Image,
                                              "image/compressed" if compressed else "image", self._on_image,
-                                             image_qos(self.params["frame_queue"]))
+                                             image_qos(self.params["frame_queue"], self.params["reliable_images"]))
         self._pub = self.create_publisher(EntityArray, "entities", ENTITIES_QOS)
         subscribe_registry(self, self._on_registered)
         self._diag_pub = None

@@ -57,6 +57,8 @@ NODE_PARAMETERS: dict[str, Param] = {
     "frame_queue": Param(1, "frames kept waiting while one is processed: 1 = only the newest (a live camera); "
                             "more = every frame in order, as long as the queue does not overflow (replays that "
                             "must match the offline path)", 1, 1000),
+    "reliable_images": Param(False, "subscribe to the camera with reliable QoS, so that a replay loses no frame "
+                                    "(a camera publishing best effort then does not match: keep false live)"),
     "diagnostics_period": Param(2.0, "seconds between diagnostics messages (0 = none)", 0.0, 3600.0),
 }
 
