@@ -39,7 +39,7 @@ def _overrides(scene, journal):
 def test_graph_over_dds_grounds_the_scene_and_matches_the_offline_path(scene, tmp_path):
     bag = tmp_path / "bag"
     import_scene(scene.root, bag)
-    live = replay_into_graph(bag, _overrides(scene, tmp_path / "live.jsonl"), rate=3.0, quiet=True)
+    live = replay_into_graph(bag, _overrides(scene, tmp_path / "live.jsonl"), rate=2.0, quiet=True)
     score = summarize([score_scene(load_ground_truth(scene.ground_truth_path), predictions_from_events(live), 5.0)])
     assert score["f1"] >= MIN_F1, score
     assert [e.event_id for e in live] == [f"evt-{i:06d}" for i in range(1, len(live) + 1)]

@@ -50,7 +50,7 @@ def graph_overrides(args: argparse.Namespace, scene: Path, journal: Path) -> dic
     # Replaying a recording for evaluation: frames are received reliably and queued rather than only the newest
     # kept, so none is lost when the replay outpaces perception for a moment (live: frame_queue 1, best effort).
     perception = {"detector": args.detector, "scene_dir": str(scene), "compressed": True, "device": args.device,
-                  "frame_queue": 100, "reliable_images": True}
+                  "frame_queue": 1000, "reliable_images": True}
     if args.detector == "ultralytics":
         perception["model"] = args.model
     return {

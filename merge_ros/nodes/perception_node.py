@@ -119,6 +119,8 @@ class PerceptionNode(Node):
                 self._registrations.clear()
                 msg = self._pending.popleft() if self._pending else None
             for kind, instance_id, image in registrations:
+                if instance_id in self.pipeline.identity.ids():
+                    continue  # known already (from scene_dir, or a replay played twice): no embedding work
                 try:
                     self.pipeline.identity.register(instance_id, kind, KIND_NAMES[kind], image)
                 except ValueError as exc:  # an empty image, an ID registered before as another kind
