@@ -32,7 +32,7 @@ from merge_ros.types import EntityKind, Event, ReasonRequest, Trigger
 # Triggers and candidates: none may be lost.
 EVENTS_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 # Entity frames: every one counts for the detector's debounce (matches perception_node's reliable publisher).
-ENTITIES_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+ENTITIES_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 # Camera frames: only the newest matters; the node keeps its own short buffer for the prompt.
 IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
 # Counters are state: a late subscriber gets the latest at once.

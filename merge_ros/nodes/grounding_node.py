@@ -37,7 +37,7 @@ from merge_ros.visualization.markers import MarkerBuilder
 # Confirmed events and candidates: none may be lost, a burst of them must not be either.
 EVENTS_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 # Entity frames: every one counts for temporal consistency (matches perception_node's reliable publisher).
-ENTITIES_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+ENTITIES_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 # The scene is state: a late subscriber (rviz, a planner started later) gets the latest one at once.
 SCENE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -45,7 +45,7 @@ def image_qos(frame_queue: int, reliable: bool = False) -> QoSProfile:
                       reliability=ReliabilityPolicy.RELIABLE if reliable else IMAGE_QOS.reliability,
                       durability=IMAGE_QOS.durability)
 # Every processed frame's entities matter downstream (event detection keeps state across frames).
-ENTITIES_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+ENTITIES_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 LOG_THROTTLE_S = 5.0
 
 
@@ -119,8 +119,8 @@ class PerceptionNode(Node):
                 self._registrations.clear()
                 msg = self._pending.popleft() if self._pending else None
             for kind, instance_id, image in registrations:
-                if instance_id in self.pipeline.identity.ids():
-                    continue  # known already (from scene_dir, or a replay played twice): no embedding work
+                if self.pipeline.identity.reference_count(instance_id):
+                    continue  # registered already (from scene_dir, or a replay played twice): no embedding work
                 try:
                     self.pipeline.identity.register(instance_id, kind, KIND_NAMES[kind], image)
                 except ValueError as exc:  # an empty image, an ID registered before as another kind
