@@ -196,7 +196,8 @@ def test_every_image_encoding_reaches_the_detector_as_bgr_and_entities_come_back
         diff = np.abs(frame.astype(int) - expected.astype(int)).mean()
         assert diff <= tolerance, f"{encoding}: mean difference {diff:.2f}"
     assert len(ids) == 1  # the same two instances keep their persistent IDs over all frames
-    assert h.node.counters.bad == 0 and h.node.counters.processed == len(_cases())
+    # every frame that arrived was processed (a slow answer makes send() publish a frame again)
+    assert h.node.counters.bad == 0 and h.node.counters.processed == h.node.counters.received >= len(_cases())
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
