@@ -75,13 +75,17 @@ def measure_latency(scene, workdir: Path) -> list[float]:
             if event.stamp_ns in arrivals:
                 latencies.append(now - arrivals[event.stamp_ns])
 
-    graph = Graph(overrides=graph_overrides(args, scene.root, workdir / "latency_journal.jsonl"))
+    overrides = graph_overrides(args, scene.root, workdir / "latency_journal.jsonl")
+    # as on a robot: a best-effort camera at its own rate, perception keeping only the newest frame
+    overrides["perception_node"].update(frame_queue=1, reliable_images=False)
+    graph = Graph(overrides=overrides)
     try:
         graph.add("sink", EventSink(on_event, context=graph.context))
         graph.nodes["sink"].create_subscription(CompressedImage, "image/compressed", on_frame, qos_profile_sensor_data)
+        graph.start()
+        graph.wait_connected()
         replayer = graph.add("replay", Replayer(bag, ReplayOptions(rate=1.0, remap={BAG_TOPIC: "/image/compressed"},
                                                                    wait_subscribers=4), context=graph.context))
-        graph.start()
         replayer.start()
         replayer.wait()
         time.sleep(3.0)

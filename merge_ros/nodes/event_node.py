@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import functools
 
-import rclpy
-from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -23,6 +20,7 @@ from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray, ReasoningStatus
 from merge_ros.msg import Event as EventMsg
 from merge_ros.msg import Trigger as TriggerMsg
+from merge_ros.nodes.entry import run_node
 from merge_ros.nodes.parameters import declare_all
 from merge_ros.nodes.registry import subscribe_registry
 from merge_ros.reasoning.event_parameters import EVENT_PARAMETERS, build_stage
@@ -112,21 +110,7 @@ class EventNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = EventNode()
-        rclpy.spin(node)
-    except (ValueError, InvalidParameterValueException) as exc:
-        rclpy.logging.get_logger("event_node").fatal(f"bad parameter: {exc}")
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("event_node", EventNode, args)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import time
 
-import rclpy
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -28,6 +25,7 @@ from merge_ros.grounding.parameters import GROUNDING_PARAMETERS, config_from_par
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray, SceneState
 from merge_ros.msg import Event as EventMsg
+from merge_ros.nodes.entry import run_node
 from merge_ros.nodes.parameters import declare_all
 from merge_ros.srv import GetEvents, GetScene
 from merge_ros.types import EntityFrame, Event
@@ -178,21 +176,7 @@ class GroundingNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = GroundingNode()
-        rclpy.spin(node)
-    except (ValueError, ParameterException) as exc:
-        rclpy.logging.get_logger("grounding_node").fatal(f"bad parameter: {exc}")
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("grounding_node", GroundingNode, args)
 
 
 if __name__ == "__main__":

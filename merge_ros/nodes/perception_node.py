@@ -14,11 +14,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -28,9 +25,9 @@ from merge_ros import conversions
 from merge_ros.io.annotations import KIND_NAMES
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray
+from merge_ros.nodes.entry import run_node
 from merge_ros.nodes.parameters import declare_all
 from merge_ros.nodes.registry import subscribe_registry
-from merge_ros.params import ParameterError
 from merge_ros.perception.factory import PERCEPTION_PARAMETERS, build_pipeline
 from merge_ros.types import EntityKind
 
@@ -176,18 +173,4 @@ class PerceptionNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PerceptionNode()
-        rclpy.spin(node)
-    except (ParameterError, ParameterException) as exc:  # the latter: rclpy refused an override (type, range)
-        rclpy.logging.get_logger("perception_node").fatal(str(exc))
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("perception_node", PerceptionNode, args)

@@ -9,16 +9,14 @@ other threads keep the rest of the process going (spin it with a MultiThreadedEx
 """
 from __future__ import annotations
 
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from merge_ros import conversions as cv
 from merge_ros.io.images import ImageError
 from merge_ros.msg import ReasoningStatus
+from merge_ros.nodes.entry import run_node
 from merge_ros.nodes.parameters import declare_all
 from merge_ros.reasoning.backends import BackendLoadError, VlmBackend
 from merge_ros.reasoning.backends.parameters import VLM_PARAMETERS, backend_from_params, deadline_s
@@ -75,26 +73,7 @@ class VlmNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VlmNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except BackendLoadError as exc:
-        rclpy.logging.get_logger("vlm_node").fatal(str(exc))
-        return 1
-    except (ValueError, InvalidParameterValueException) as exc:
-        rclpy.logging.get_logger("vlm_node").fatal(f"bad parameter: {exc}")
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("vlm_node", VlmNode, args, multithreaded=True, fatal=(BackendLoadError,))
 
 
 if __name__ == "__main__":
