@@ -111,7 +111,8 @@ def test_rate_scales_the_bag_timing(ros_context, tmp_path):
         spans[rate] = listener.frames[-1][2] - listener.frames[0][2]
     print(f"arrival span of 1.0 s of bag time: rate 1 {spans[1.0]:.3f} s, rate 5 {spans[5.0]:.3f} s")
     assert spans[1.0] >= 0.9  # playback never runs ahead of the bag's schedule
-    assert 0.18 <= spans[5.0] <= 0.8  # ~0.2 s; generous above for a loaded machine
+    # ~0.2 s at rate 5; on a loaded machine both spans stretch, so compare them rather than a wall-clock bound
+    assert spans[5.0] >= 0.18 and spans[5.0] <= 0.6 * spans[1.0]
 
 
 def test_clock_carries_the_bag_time(ros_context, tmp_path):

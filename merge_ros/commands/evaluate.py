@@ -14,16 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
+from merge_ros.commands.arguments import non_negative
 from merge_ros.io.event_log import DEFAULT_TOPIC
 
 LOG = logging.getLogger(__name__)
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="predictions of that scene: run folder, .jsonl event log or rosbag2 bag")
     parser.add_argument("--method", help="run name under <scene>/runs/ (required with --scenes; a label otherwise)")
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="Event topic in a bag (default %(default)s)")
-    parser.add_argument("--tolerance", type=_non_negative, default=5.0, metavar="SECONDS",
+    parser.add_argument("--tolerance", type=non_negative, default=5.0, metavar="SECONDS",
                         help="matching window, +- seconds (default %(default)g)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output (default table)")
     parser.add_argument("--report", type=Path, metavar="DIR", help="also write DIR/index.html with timeline plots")

@@ -10,14 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from merge_ros.commands.arguments import non_negative
+
 LOG = logging.getLogger(__name__)
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _remap(text: str) -> tuple[str, str]:
@@ -40,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "subscriptions and every subscriber the ROS graph knows is matched, or "
                                         "after --wait-timeout seconds.")
     parser.add_argument("bag", type=Path, metavar="BAG")
-    parser.add_argument("--rate", type=_non_negative, default=1.0,
+    parser.add_argument("--rate", type=non_negative, default=1.0,
                         help="playback speed factor; 0 = as fast as possible, in order (default %(default)g)")
     parser.add_argument("--topics", nargs="+", default=[], metavar="TOPIC", help="replay only these bag topics")
     parser.add_argument("--remap", type=_remap, action="append", default=[], metavar="OLD:=NEW",
@@ -50,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--wait-subscribers", type=int, default=1, metavar="N",
                         help="matched subscriptions (all topics together) to wait for; 0 = start at once "
                              "(default %(default)s)")
-    parser.add_argument("--wait-timeout", type=_non_negative, default=10.0, metavar="SECONDS",
+    parser.add_argument("--wait-timeout", type=non_negative, default=10.0, metavar="SECONDS",
                         help="start anyway after this long; inf = wait forever (default %(default)g)")
     parser.add_argument("--reliable", action="store_true",
                         help="publish volatile topics reliable with KEEP_ALL history: reliable subscribers (such as "
