@@ -74,6 +74,7 @@ class Graph:
         classes = node_classes()
         self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
         self.nodes: dict[str, Node] = {}
+        self._thread: threading.Thread | None = None
         try:
             for name in nodes:
                 node = classes[name](context=self.context, namespace=namespace,
@@ -83,7 +84,6 @@ class Graph:
         except BaseException:
             self.shutdown()
             raise
-        self._thread: threading.Thread | None = None
 
     def add(self, name: str, node: Node) -> Node:
         self.nodes[name] = node

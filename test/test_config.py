@@ -76,3 +76,10 @@ def test_sections_apply_under_a_namespace(tmp_path):
         assert node.get_parameter("recent_events").value == 5
     finally:
         g.shutdown()
+
+
+def test_a_bad_parameter_stops_the_graph_with_an_error_naming_it():
+    from rclpy.exceptions import ParameterException
+
+    with pytest.raises((ValueError, ParameterException), match="confirm_s"):
+        Graph(overrides={"grounding_node": {"confirm_s": -1.0}}, nodes=("event_node", "grounding_node"))
