@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import cv2
 import numpy as np
+from samples import at
 
 from merge_ros.config import load_config
 from merge_ros.types import Box, Entity, EntityKind, Keypoint
@@ -98,23 +99,12 @@ PERCEPTION_CANDIDATES = [("person_1", "grasp", "apple_1", "", ""),
                          ("person_1", "place_down", "apple_1", "on", "plate_1")]
 
 
-def _at(path: list, t: float) -> tuple[float, float]:
-    """Position on a piecewise-linear path (held constant outside it)."""
-    if t <= path[0][0]:
-        return path[0][1]
-    for (ta, pa), (tb, pb) in zip(path, path[1:], strict=False):
-        if t <= tb:
-            f = (t - ta) / (tb - ta)
-            return (pa[0] + f * (pb[0] - pa[0]), pa[1] + f * (pb[1] - pa[1]))
-    return path[-1][1]
-
-
 def scene(t: float) -> list[Entity]:
     """The entities perception reports at t seconds into the pick-and-place."""
-    ax, ay = _at(APPLE, t)
+    ax, ay = at(APPLE, t)
     return [
         Entity("person_1", EntityKind.PERSON, "person", Box(100, 50, 300, 450), 0.9,
-               [Keypoint("right_wrist", *_at(HAND, t), 0.9), Keypoint("left_wrist", 120.0, 320.0, 0.9)]),
+               [Keypoint("right_wrist", *at(HAND, t), 0.9), Keypoint("left_wrist", 120.0, 320.0, 0.9)]),
         Entity("apple_1", EntityKind.OBJECT, "apple", Box(ax - 15, ay - 15, ax + 15, ay + 15), 0.9),
         Entity("plate_1", EntityKind.OBJECT, "plate", Box(350, 380, 450, 400), 0.9),
     ]

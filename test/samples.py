@@ -65,3 +65,17 @@ def frame(width: int = 64, height: int = 48, seed: int = 0) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
     img = np.stack([xx * 255 // max(1, width - 1), yy * 255 // max(1, height - 1), (xx + yy) % 256], axis=-1)
     return np.clip(img + rng.integers(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+Path = list[tuple[float, tuple[float, float]]]
+
+
+def at(path: Path, t: float) -> tuple[float, float]:
+    """Position on a piecewise-linear path of (time, (x, y)) points (held constant outside it)."""
+    if t <= path[0][0]:
+        return path[0][1]
+    for (ta, pa), (tb, pb) in zip(path, path[1:], strict=False):
+        if t <= tb:
+            f = (t - ta) / (tb - ta)
+            return (pa[0] + f * (pb[0] - pa[0]), pa[1] + f * (pb[1] - pa[1]))
+    return path[-1][1]

@@ -8,26 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from samples import at
 
 from merge_ros.events import ChangeDetector, ChangeDetectorConfig
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, Keypoint, Trigger, seconds_to_ns
 
 T0_NS = 1_700_000_000_000_000_000
 FPS = 10.0
-
-Path = list[tuple[float, tuple[float, float]]]
-
-
-def at(path: Path, t: float) -> tuple[float, float]:
-    """Position on a piecewise-linear path (held constant outside it)."""
-    if t <= path[0][0]:
-        return path[0][1]
-    for (ta, pa), (tb, pb) in zip(path, path[1:], strict=False):
-        if t <= tb:
-            f = (t - ta) / (tb - ta)
-            return (pa[0] + f * (pb[0] - pa[0]), pa[1] + f * (pb[1] - pa[1]))
-    return path[-1][1]
-
 
 def person(pid: str, x: float, hand: tuple[float, float] | None, other_hand=(0.0, 0.0)) -> Entity:
     """A person whose box spans x..x+200, y 50..450; `hand` None means no visible hand keypoint."""
