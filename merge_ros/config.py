@@ -10,9 +10,21 @@ from typing import Any
 
 import yaml
 
+from merge_ros.params import Table
 from merge_ros.resources import share_path
 
 NODE_NAMES: tuple[str, ...] = ("perception_node", "event_node", "vlm_node", "grounding_node")
+
+
+def node_parameters() -> dict[str, Table]:
+    """Each node's parameter table, by node name (imported on demand: the tables pull in their cores)."""
+    from merge_ros.events.parameters import EVENT_PARAMETERS
+    from merge_ros.grounding.parameters import GROUNDING_PARAMETERS
+    from merge_ros.perception.parameters import PERCEPTION_PARAMETERS
+    from merge_ros.reasoning.parameters import VLM_PARAMETERS
+
+    return {"perception_node": PERCEPTION_PARAMETERS, "event_node": EVENT_PARAMETERS, "vlm_node": VLM_PARAMETERS,
+            "grounding_node": GROUNDING_PARAMETERS}
 
 
 def config_path(path: Path | str | None = None) -> Path:

@@ -1,19 +1,24 @@
-"""Parameter tables: each node's parameters with default, description and range, in one place, without rclpy.
+"""Node parameters, declared once: a config dataclass field made with `param()` is the parameter.
 
-A node declares its table through merge_ros.nodes.parameters; the offline pipeline resolves the same table
-against the same section of config/merge.yaml, so both build their core from identical values, checked alike.
+Its default, description and range (or choices) live in the field alone, and from there become the ROS
+parameter declaration (merge_ros.ros.parameters), the check of every value (`Param.check`: the node, the offline
+path and direct construction of the dataclass all go through it) and the default of the dataclass itself.
+A node's table is the union of its config classes' fields (`table`), optionally under a prefix such as
+"identity."; the offline path resolves the same table against the same section of config/merge.yaml
+(`resolve`), so both paths build their cores from identical, identically checked values (`config_of`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-# The one error of an unusable parameter value; str() starts with the parameter's name, .parameter holds it.
+__all__ = ["Param", "ParameterError", "Table", "check_fields", "config_of", "flatten", "param", "resolve", "table"]
 
-__all__ = ["Param", "ParameterError", "Table", "flatten", "from_dataclass", "resolve", "subset"]
+_METADATA_KEY = "merge_ros.param"
+C = TypeVar("C")
 
 
 class ParameterError(ValueError):
@@ -31,11 +36,12 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    declared_in: str = ""  # module.Class.field of the one declaration (set by table())
 
     def check(self, name: str, value: Any) -> Any:
         """value as this parameter's type, in range and one of the choices; otherwise ParameterError naming it.
 
-        A parameter file or an offline caller may write 1 for 1.0 (it becomes a float) and a tuple for a list;
+        A parameter file or an offline caller may write 1 for 1.0 (it becomes a float) and a list for a tuple;
         anything else of the wrong type is refused, so a core never sees "640" or True where it counts on 640.
         """
         value = self._typed(name, value)
@@ -70,6 +76,43 @@ def _is(value: Any, want: type) -> bool:
 Table = Mapping[str, Param]
 
 
+def param(default: Any, description: str, low: float | None = None, high: float | None = None,
+          choices: tuple[str, ...] = ()) -> Any:
+    """A config dataclass field that is a node parameter. List-valued parameters take a tuple default (a
+    dataclass field may not share a mutable one); they are declared as ROS arrays all the same."""
+    if isinstance(default, list):
+        raise TypeError("give a list-valued parameter a tuple default")
+    spec = Param(default, " ".join(description.split()), low, high, tuple(choices))
+    return dataclasses.field(default=default, metadata={_METADATA_KEY: spec})
+
+
+def _params(cls: type) -> list[tuple[str, Param]]:
+    return [(f.name, f.metadata[_METADATA_KEY]) for f in dataclasses.fields(cls) if _METADATA_KEY in f.metadata]
+
+
+def table(*classes: type, prefix: str = "") -> dict[str, Param]:
+    """The parameters of the config classes' `param()` fields, named prefix + field name."""
+    out: dict[str, Param] = {}
+    for cls in classes:
+        for name, spec in _params(cls):
+            if prefix + name in out:
+                raise ValueError(f"parameter {prefix + name} is declared twice")
+            out[prefix + name] = dataclasses.replace(spec, declared_in=f"{cls.__module__}.{cls.__qualname__}.{name}")
+    return out
+
+
+def check_fields(config: Any) -> None:
+    """Check (and normalise: 1 -> 1.0, list -> tuple) every `param()` field of a config instance in place;
+    call it from __post_init__. ParameterError names the field."""
+    for name, spec in _params(type(config)):
+        object.__setattr__(config, name, spec.check(name, getattr(config, name)))
+
+
+def config_of(cls: type[C], values: Mapping[str, Any], prefix: str = "") -> C:
+    """An instance of cls from a node's resolved values (those named prefix + field; the rest ignored)."""
+    return cls(**{name: values[prefix + name] for name, _ in _params(cls) if prefix + name in values})
+
+
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as a ROS parameter file may hold them ({"identity": {"use_hint_ids": true}}) to the
     dotted names the node declares ("identity.use_hint_ids")."""
@@ -82,29 +125,17 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resolve(table: Table, values: Mapping[str, Any] | None = None, ignore: tuple[str, ...] = ("use_sim_time",)
-            ) -> dict[str, Any]:
+# Declared by rclpy itself for every node; a parameter file's section may hold it.
+ROS_OWN_PARAMETERS = ("use_sim_time",)
+
+
+def resolve(spec: Table, values: Mapping[str, Any] | None = None, node: str = "") -> dict[str, Any]:
     """Defaults overlaid with values (nested mappings flattened), each checked by its Param; an unknown name
-    raises ParameterError too. Names in ignore (rclpy's own, a file's section may hold them) are dropped."""
+    (a typo) raises ParameterError too, naming the node when given. rclpy's own parameters are dropped."""
     values = flatten(values or {})
-    unknown = [name for name in values if name not in table and name not in ignore]
+    unknown = [name for name in values if name not in spec and name not in ROS_OWN_PARAMETERS]
     if unknown:
         others = f" (as are {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
-        raise ParameterError(unknown[0], f"unknown parameter{others}; known: {', '.join(table)}")
-    return {name: p.check(name, values.get(name, p.default)) for name, p in table.items()}
-
-
-def from_dataclass(cls: type, describe: Callable[[dataclasses.Field], Param | None]) -> dict[str, Param]:
-    """One Param per field of a config dataclass (describe returns None for fields that are no parameter)."""
-    table = {}
-    for f in dataclasses.fields(cls):
-        param = describe(f)
-        if param is not None:
-            table[f.name] = param
-    return table
-
-
-def subset(values: Mapping[str, Any], cls: type) -> dict[str, Any]:
-    """The values that are fields of the dataclass cls (to build it from a node's resolved parameters)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k in names}
+        where = f" of {node}" if node else ""
+        raise ParameterError(unknown[0], f"is no parameter{where}{others}")
+    return {name: p.check(name, values.get(name, p.default)) for name, p in spec.items()}

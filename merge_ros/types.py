@@ -1,6 +1,6 @@
 """Core data types shared by the offline pipeline and the ROS nodes.
 
-They mirror the messages in msg/ field by field (merge_ros.conversions maps between the two) so that the
+They mirror the messages in msg/ field by field (merge_ros.ros.conversions maps between the two) so that the
 logic never needs rclpy. Times are integer nanoseconds, as in builtin_interfaces/Time, so that a message
 survives a round trip through the core unchanged.
 """
@@ -32,6 +32,12 @@ class EntityKind(IntEnum):
         return self is not EntityKind.OBJECT
 
 
+# The one name of each kind: in IDs (person_3), annotation files, registry folders and log lines.
+KIND_NAMES: dict[EntityKind, str] = {EntityKind.PERSON: "person", EntityKind.ROBOT: "robot",
+                                     EntityKind.OBJECT: "object"}
+KINDS_BY_NAME: dict[str, EntityKind] = {name: kind for kind, name in KIND_NAMES.items()}
+
+
 SOURCE_PERCEPTION = "perception"
 SOURCE_VLM = "vlm"
 SOURCE_GROUNDING = "grounding"
@@ -40,8 +46,6 @@ RELATION_ON = "on"
 RELATION_IN = "in"
 
 PREDICATE_HOLDS = "holds"
-PREDICATE_ON = "on"
-PREDICATE_IN = "in"
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,17 @@ class Event:
     def key(self) -> tuple[str, str, str, str, str, bool]:
         """What makes two events of an actor the same relation (time, source and confidence aside)."""
         return (self.actor_id, self.action, self.object_id, self.relation, self.target_id, self.robot_interaction)
+
+
+@dataclass
+class StageStep:
+    """One step of the event stage's output, in stream order (see msg/StageStep.msg): an entity frame with the
+    candidates it produced, or (frame None) the candidates of a VLM answer that arrived between frames."""
+
+    stamp_ns: int
+    frame_id: str
+    frame: EntityFrame | None
+    candidates: list[Event] = field(default_factory=list)
 
 
 @dataclass

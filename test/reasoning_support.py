@@ -25,7 +25,7 @@ _built: dict[str, Path] = {}
 
 def tiny_vlm_path(tmp_path_factory) -> Path:
     """The saved model folder, built on first use in this session (test modules share it)."""
-    from merge_ros.reasoning.testing import build_tiny_vlm
+    from vlm_doubles import build_tiny_vlm
 
     if "path" not in _built:
         _built["path"] = build_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm"))
@@ -137,16 +137,17 @@ def asked(triggers: list) -> list:
     return [t for t in triggers if t.reason in REASONING_REASONS]
 
 
-def run_offline(call, frames: bool = True, seconds: float = 7.0, **kwargs):
-    """Play the pick-and-place through a fresh EventStage; return it, its triggers and its candidates."""
+def run_offline(call, frames: bool = True, seconds: float = 7.0, steps: list | None = None, **kwargs):
+    """Play the pick-and-place through a fresh EventStage; return it, its triggers and its candidates (and collect
+    its steps into `steps` when given)."""
     from merge_ros.events import ChangeDetector
+    from merge_ros.events.stage import EventStage
     from merge_ros.reasoning.prompt import RequestBuilder
-    from merge_ros.reasoning.stage import EventStage
     from merge_ros.types import EntityFrame, seconds_to_ns
 
     triggers, candidates = [], []
-    stage = EventStage(ChangeDetector(), RequestBuilder(), call, on_trigger=triggers.append,
-                       on_candidate=candidates.append, **kwargs)
+    stage = EventStage(ChangeDetector(), RequestBuilder(), call, on_step=(steps if steps is not None else []).append,
+                       on_trigger=triggers.append, on_candidate=candidates.append, **kwargs)
     for i in range(int(seconds * FPS)):
         t = i / FPS
         stamp = T0_NS + seconds_to_ns(t)

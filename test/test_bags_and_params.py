@@ -6,21 +6,21 @@ import samples
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from merge_ros import conversions as cv
 from merge_ros.io.rostypes import typestore
 from merge_ros.msg import EntityArray, Event, SceneState, Trigger
+from merge_ros.ros import conversions
 
 
 @pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])
 def test_bag_with_custom_messages_and_images_reads_back_equal(tmp_path, storage):
     store = typestore()
-    image = cv.image_msg(samples.frame(), "bgr8", samples.STAMP_NS, "camera")
+    image = conversions.image_msg(samples.frame(), "bgr8", samples.STAMP_NS, "camera")
     msgs = [
         ("/camera/image_raw", "sensor_msgs/msg/Image", image),
-        ("/entities", "merge_ros/msg/EntityArray", cv.entity_frame_to_msg(samples.entity_frame())),
-        ("/triggers", "merge_ros/msg/Trigger", cv.trigger_to_msg(samples.trigger())),
-        ("/events", "merge_ros/msg/Event", cv.event_to_msg(samples.event())),
-        ("/scene", "merge_ros/msg/SceneState", cv.scene_to_msg(samples.scene())),
+        ("/entities", "merge_ros/msg/EntityArray", conversions.entity_frame_to_msg(samples.entity_frame())),
+        ("/triggers", "merge_ros/msg/Trigger", conversions.trigger_to_msg(samples.trigger())),
+        ("/events", "merge_ros/msg/Event", conversions.event_to_msg(samples.event())),
+        ("/scene", "merge_ros/msg/SceneState", conversions.scene_to_msg(samples.scene())),
     ]
     path = tmp_path / "bag"
     with Writer(path, version=9, storage_plugin=storage) as writer:

@@ -17,16 +17,14 @@ from rosbags.rosbag2 import Reader
 from merge_ros import cli
 from merge_ros.io.bags import BagError
 from merge_ros.io.ground_import import (
-    GROUND_TRUTH_TOPIC,
-    IMAGE_TOPIC,
-    REGISTRY_TOPICS,
     import_scene,
     read_ground_truth,
     read_registry,
 )
 from merge_ros.io.rostypes import typestore
 from merge_ros.io.scene_folder import NotASceneError
-from merge_ros.types import seconds_to_ns
+from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, GROUND_TRUTH_TOPIC
+from merge_ros.types import EntityKind, seconds_to_ns
 
 START_S = 1_700_000_000.0
 GROUND_TRUTH = {"person_1": {"1700000000.2": [{"object": "cup_1", "action": "grasp", "robot_interaction": False,
@@ -67,23 +65,23 @@ def test_import_writes_every_frame_at_its_stamp_then_registry_and_ground_truth(t
         types = {c.topic: c.msgtype for c in reader.connections}
         qos = {c.topic: c.ext.offered_qos_profiles[0] for c in reader.connections}
         rows = [(c.topic, t, store.deserialize_cdr(raw, c.msgtype)) for c, t, raw in reader.messages()]
-    assert types == {IMAGE_TOPIC: "sensor_msgs/msg/CompressedImage", GROUND_TRUTH_TOPIC: "std_msgs/msg/String",
-                     **{t: "sensor_msgs/msg/CompressedImage" for t in REGISTRY_TOPICS.values()}}
+    assert types == {BAG_IMAGE_TOPIC: "sensor_msgs/msg/CompressedImage", GROUND_TRUTH_TOPIC: "std_msgs/msg/String",
+                     **{t: "sensor_msgs/msg/CompressedImage" for t in BAG_REGISTRY_TOPICS.values()}}
     expected = scene_frames(scene)
-    frames = [(t, m) for topic, t, m in rows if topic == IMAGE_TOPIC]
+    frames = [(t, m) for topic, t, m in rows if topic == BAG_IMAGE_TOPIC]
     assert [t for t, _ in frames] == [s for s, _ in expected]
     assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in frames] == [s for s, _ in expected]
     assert [m.data.tobytes() for _, m in frames] == [data for _, data in expected]  # the files' bytes, as they are
     assert {(m.format, m.header.frame_id) for _, m in frames} == {("jpeg", "camera")}
     # registry and ground truth come first, at the first frame's time
-    first_frame = next(i for i, row in enumerate(rows) if row[0] == IMAGE_TOPIC)
-    assert {row[0] for row in rows[:first_frame]} == {*REGISTRY_TOPICS.values(), GROUND_TRUTH_TOPIC}
+    first_frame = next(i for i, row in enumerate(rows) if row[0] == BAG_IMAGE_TOPIC)
+    assert {row[0] for row in rows[:first_frame]} == {*BAG_REGISTRY_TOPICS.values(), GROUND_TRUTH_TOPIC}
     assert {row[1] for row in rows[:first_frame]} == {expected[0][0]}
-    assert qos[REGISTRY_TOPICS["object"]].durability == QosDurability.TRANSIENT_LOCAL
-    assert qos[REGISTRY_TOPICS["object"]].reliability == QosReliability.RELIABLE
-    assert qos[REGISTRY_TOPICS["object"]].depth >= 2
+    assert qos[BAG_REGISTRY_TOPICS[EntityKind.OBJECT]].durability == QosDurability.TRANSIENT_LOCAL
+    assert qos[BAG_REGISTRY_TOPICS[EntityKind.OBJECT]].reliability == QosReliability.RELIABLE
+    assert qos[BAG_REGISTRY_TOPICS[EntityKind.OBJECT]].depth >= 2
     assert qos[GROUND_TRUTH_TOPIC].durability == QosDurability.TRANSIENT_LOCAL
-    assert qos[IMAGE_TOPIC].reliability == QosReliability.BEST_EFFORT
+    assert qos[BAG_IMAGE_TOPIC].reliability == QosReliability.BEST_EFFORT
 
     registry = read_registry(tmp_path / "bag")
     assert registry == {
@@ -101,9 +99,9 @@ def test_png_frames_keep_their_format_and_absent_parts_are_not_written(tmp_path)
     import_scene(scene, tmp_path / "bag")
     store = typestore()
     with Reader(tmp_path / "bag") as reader:
-        assert {c.topic for c in reader.connections} == {IMAGE_TOPIC, REGISTRY_TOPICS["object"]}
+        assert {c.topic for c in reader.connections} == {BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS[EntityKind.OBJECT]}
         formats = [store.deserialize_cdr(raw, c.msgtype).format for c, _, raw in reader.messages()
-                   if c.topic == IMAGE_TOPIC]
+                   if c.topic == BAG_IMAGE_TOPIC]
     assert formats == ["png"] * 3
     assert read_registry(tmp_path / "bag")["person"] == {}
     assert read_ground_truth(tmp_path / "bag") is None

@@ -18,8 +18,8 @@ from rosutil import spin_until, wait_for_subscribers
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 
-from merge_ros import conversions as cv
-from merge_ros.record import Recorder, RecordOptions
+from merge_ros.ros import conversions
+from merge_ros.ros.record import Recorder, RecordOptions
 
 IMAGES = "/cam/image/compressed"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -27,7 +27,8 @@ STAMPS = [1_700_000_000_000_000_000 + i * 250_000_000 for i in range(5)]
 
 
 def image(stamp_ns: int) -> CompressedImage:
-    return CompressedImage(header=cv.header(stamp_ns, "camera"), format="jpeg", data=bytes([stamp_ns % 251] * 64))
+    return CompressedImage(header=conversions.header(stamp_ns, "camera"), format="jpeg",
+                           data=bytes([stamp_ns % 251] * 64))
 
 
 def read_bag(path) -> tuple[dict, list]:

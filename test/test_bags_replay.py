@@ -22,11 +22,13 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 from test_bags_import import GROUND_TRUTH, make_scene, scene_frames
 
-from merge_ros.conversions import time_to_ns
 from merge_ros.io.bags import BagError, BagReader, TopicQos, offered_profile
-from merge_ros.io.ground_import import GROUND_TRUTH_TOPIC, IMAGE_TOPIC, REGISTRY_TOPICS, import_scene
+from merge_ros.io.ground_import import import_scene
 from merge_ros.io.rostypes import typestore
-from merge_ros.replay import Replayer, ReplayOptions
+from merge_ros.ros.conversions import time_to_ns
+from merge_ros.ros.replay import Replayer, ReplayOptions
+from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, GROUND_TRUTH_TOPIC
+from merge_ros.types import EntityKind
 
 IMAGE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -35,14 +37,14 @@ LATCHED_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durab
 class Listener(Node):
     """Test subscriber: keeps what arrives on the scene topics (and /clock), with the arrival time."""
 
-    def __init__(self, context, image_topic: str = IMAGE_TOPIC, clock: bool = False):
+    def __init__(self, context, image_topic: str = BAG_IMAGE_TOPIC, clock: bool = False):
         super().__init__("listener", context=context)
         self.frames: list[tuple[int, bytes, float]] = []  # (header stamp ns, data, arrival monotonic)
-        self.registry: dict[str, set[str]] = {topic: set() for topic in REGISTRY_TOPICS.values()}
+        self.registry: dict[str, set[str]] = {topic: set() for topic in BAG_REGISTRY_TOPICS.values()}
         self.ground_truth: list[str] = []
         self.clock: list[int] = []
         self.create_subscription(CompressedImage, image_topic, self._frame, IMAGE_QOS)
-        for topic in REGISTRY_TOPICS.values():
+        for topic in BAG_REGISTRY_TOPICS.values():
             self.create_subscription(CompressedImage, topic, lambda m, t=topic: self.registry[t].add(m.header.frame_id),
                                      LATCHED_QOS)
         self.create_subscription(String, GROUND_TRUTH_TOPIC, lambda m: self.ground_truth.append(m.data), LATCHED_QOS)
@@ -63,7 +65,7 @@ def play(context, bag, options: ReplayOptions, listener_kwargs=None, timeout: fl
     executor.add_node(replayer)
     replayer.start()
     try:
-        image_topic = next((k for k in replayer.published if k == IMAGE_TOPIC), None)
+        image_topic = next((k for k in replayer.published if k == BAG_IMAGE_TOPIC), None)
         assert spin_until(executor, lambda: replayer.done and len(listener.frames) >= replayer.published.get(
             image_topic, 0), timeout)
         spin_until(executor, lambda: False, 0.1)  # let late latched messages land
@@ -86,8 +88,9 @@ def scene_bag(scene: Path, tmp_path: Path, storage: str = "mcap") -> Path:
 
 def assert_whole_scene(listener: Listener, scene: Path) -> None:
     assert [(s, d) for s, d, _ in listener.frames] == scene_frames(scene)
-    assert listener.registry == {REGISTRY_TOPICS["object"]: {"cup_1", "bowl_2"},
-                                 REGISTRY_TOPICS["person"]: {"person_1"}, REGISTRY_TOPICS["robot"]: set()}
+    assert listener.registry == {BAG_REGISTRY_TOPICS[EntityKind.OBJECT]: {"cup_1", "bowl_2"},
+                                 BAG_REGISTRY_TOPICS[EntityKind.PERSON]: {"person_1"},
+                                 BAG_REGISTRY_TOPICS[EntityKind.ROBOT]: set()}
     assert [yaml.safe_load(t) for t in listener.ground_truth] == [GROUND_TRUTH]
 
 
@@ -96,8 +99,8 @@ def test_rate0_delivers_every_frame_in_order_with_stamps_and_the_registry(ros_co
     bag = scene_bag(scene, tmp_path, storage)
     replayer, listener = play(ros_context, bag, ReplayOptions(rate=0, wait_subscribers=4))
     assert_whole_scene(listener, scene)
-    assert replayer.published == {REGISTRY_TOPICS["object"]: 2, REGISTRY_TOPICS["person"]: 1, GROUND_TRUTH_TOPIC: 1,
-                                  IMAGE_TOPIC: 6}
+    assert replayer.published == {BAG_REGISTRY_TOPICS[EntityKind.OBJECT]: 2, BAG_REGISTRY_TOPICS[EntityKind.PERSON]: 1,
+                                  GROUND_TRUTH_TOPIC: 1, BAG_IMAGE_TOPIC: 6}
     assert replayer.error is None and sum(replayer.malformed.values()) == 0
 
 
@@ -143,9 +146,9 @@ def test_malformed_message_is_skipped_and_counted_and_an_unknown_type_not_replay
     good = scene_bag(scene, tmp_path)
     bag = tmp_path / "with_garbage"
     with BagReader(good) as reader, Writer(bag, version=9) as writer:
-        conn = writer.add_connection(IMAGE_TOPIC, "sensor_msgs/msg/CompressedImage", typestore=store,
+        conn = writer.add_connection(BAG_IMAGE_TOPIC, "sensor_msgs/msg/CompressedImage", typestore=store,
                                      offered_qos_profiles=[offered_profile(TopicQos(reliable=False))])
-        for i, msg in enumerate(reader.messages([IMAGE_TOPIC])):
+        for i, msg in enumerate(reader.messages([BAG_IMAGE_TOPIC])):
             writer.write(conn, msg.timestamp_ns, msg.data)
             if i == 1:
                 writer.write(conn, msg.timestamp_ns + 1, b"\x00\x01\x00\x00" + b"\xff" * 40)  # not a CompressedImage
@@ -153,8 +156,8 @@ def test_malformed_message_is_skipped_and_counted_and_an_unknown_type_not_replay
         writer.write(alien, msg.timestamp_ns, b"\x00\x01\x00\x00\x07\x00\x00\x00")
     replayer, listener = play(ros_context, bag, ReplayOptions(rate=0, wait_subscribers=1))
     assert [(s, d) for s, d, _ in listener.frames] == scene_frames(scene)
-    assert replayer.malformed == {IMAGE_TOPIC: 1}
-    assert replayer.published == {IMAGE_TOPIC: 4}
+    assert replayer.malformed == {BAG_IMAGE_TOPIC: 1}
+    assert replayer.published == {BAG_IMAGE_TOPIC: 4}
     assert replayer.error is None
     assert "alien_msgs/msg/Thing is not available" in replayer.skipped_topics["/alien"]
 
@@ -181,7 +184,7 @@ def rewrite_as_real_rosbag2(bag: Path, distro: str) -> None:
     info = meta["rosbag2_bagfile_information"]
     for entry in info["topics_with_message_count"]:
         topic = entry["topic_metadata"]
-        latched = topic["name"] != IMAGE_TOPIC
+        latched = topic["name"] != BAG_IMAGE_TOPIC
         if distro == "jazzy":
             topic["offered_qos_profiles"] = yaml.safe_load(JAZZY_QOS.format(
                 reliability="reliable" if latched else "best_effort",
@@ -212,13 +215,14 @@ def test_bag_with_real_rosbag2_metadata_replays_with_its_qos(ros_context, scene,
     listener = Listener(ros_context)
     replayer = Replayer(bag, ReplayOptions(rate=0, wait_subscribers=4), context=ros_context)
     offered = {}
-    for topic in (IMAGE_TOPIC, REGISTRY_TOPICS["object"]):
+    for topic in (BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS[EntityKind.OBJECT]):
         info = [i for i in listener.get_publishers_info_by_topic(topic) if i.node_name == replayer.get_name()]
         offered[topic] = (info[0].qos_profile.reliability, info[0].qos_profile.durability)
     replayer.destroy_node()
     listener.destroy_node()
-    assert offered == {IMAGE_TOPIC: (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE),
-                       REGISTRY_TOPICS["object"]: (ReliabilityPolicy.RELIABLE, DurabilityPolicy.TRANSIENT_LOCAL)}
+    assert offered == {BAG_IMAGE_TOPIC: (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE),
+                       BAG_REGISTRY_TOPICS[EntityKind.OBJECT]: (ReliabilityPolicy.RELIABLE,
+                                                                DurabilityPolicy.TRANSIENT_LOCAL)}
     _, listener = play(ros_context, bag, ReplayOptions(rate=0, wait_subscribers=4))
     assert_whole_scene(listener, scene)
 
@@ -232,11 +236,11 @@ def test_bare_mcap_file_replays(ros_context, scene, tmp_path):
 
 def test_topic_filter_and_remap(ros_context, scene, tmp_path):
     bag = scene_bag(scene, tmp_path)
-    options = ReplayOptions(rate=0, topics=[IMAGE_TOPIC], remap={IMAGE_TOPIC: "/cam2/image/compressed"})
+    options = ReplayOptions(rate=0, topics=[BAG_IMAGE_TOPIC], remap={BAG_IMAGE_TOPIC: "/cam2/image/compressed"})
     replayer, listener = play(ros_context, bag, options, {"image_topic": "/cam2/image/compressed"})
     assert [(s, d) for s, d, _ in listener.frames] == scene_frames(scene)
-    assert replayer.published == {IMAGE_TOPIC: 6}
-    assert listener.registry[REGISTRY_TOPICS["object"]] == set()
+    assert replayer.published == {BAG_IMAGE_TOPIC: 6}
+    assert listener.registry[BAG_REGISTRY_TOPICS[EntityKind.OBJECT]] == set()
     with pytest.raises(BagError, match="no topic /nope"):
         Replayer(bag, ReplayOptions(topics=["/nope"]), context=ros_context)
 

@@ -12,14 +12,13 @@ from test_bags_import import scene_frames
 
 from merge_ros import cli
 from merge_ros.io.ground_import import (
-    GROUND_TRUTH_TOPIC,
-    IMAGE_TOPIC,
-    REGISTRY_TOPICS,
     read_ground_truth,
     read_registry,
 )
 from merge_ros.io.rostypes import typestore
 from merge_ros.synth import generate_scene
+from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, GROUND_TRUTH_TOPIC
+from merge_ros.types import KINDS_BY_NAME
 
 COMMAND = [sys.executable, "-m", "merge_ros.cli"]
 
@@ -34,7 +33,8 @@ def test_import_replay_record_round_trip_of_a_synthetic_scene(tmp_path, scene_ar
     scene = generate_scene(tmp_path / "scene", seed=3, **scene_args)
     assert cli.main(["import-ground", str(scene.root), "-o", str(tmp_path / "imported")]) == 0
     registry = {"object": scene.object_images(), "person": scene.person_images(), "robot": scene.robot_images()}
-    topics = [IMAGE_TOPIC, GROUND_TRUTH_TOPIC, *(REGISTRY_TOPICS[kind] for kind, ids in registry.items() if ids)]
+    topics = [BAG_IMAGE_TOPIC, GROUND_TRUTH_TOPIC,
+              *(BAG_REGISTRY_TOPICS[KINDS_BY_NAME[kind]] for kind, ids in registry.items() if ids)]
     expected_count = len(scene.frames()) + sum(map(len, registry.values())) + 1
     recorder = subprocess.Popen([*COMMAND, "record", *topics, "-o", str(tmp_path / "recorded"),
                                  "--count", str(expected_count)], stderr=subprocess.PIPE, text=True)
@@ -52,7 +52,7 @@ def test_import_replay_record_round_trip_of_a_synthetic_scene(tmp_path, scene_ar
     store = typestore()
     with Reader(tmp_path / "recorded") as reader:
         frames = [(t, store.deserialize_cdr(raw, c.msgtype)) for c, t, raw in reader.messages()
-                  if c.topic == IMAGE_TOPIC]
+                  if c.topic == BAG_IMAGE_TOPIC]
     expected = scene_frames(scene.root)
     assert [t for t, _ in frames] == [stamp for stamp, _ in expected]  # every frame, in order, at its stamp
     assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in frames] == [t for t, _ in frames]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from merge_ros.config import NODE_NAMES, config_path, load_config
-from merge_ros.graph import Graph
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
+from merge_ros.ros.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[1]
 # Parameters rclpy declares on every node by itself.

@@ -6,18 +6,18 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosutil import spin_until, wait_for_subscribers
 
-from merge_ros import conversions as cv
 from merge_ros.msg import EntityArray, Event, ReasoningStatus, Relation, SceneState, Trigger
+from merge_ros.ros import conversions
 from merge_ros.srv import GetEvents, GetScene, Reason
 from merge_ros.types import ReasonRequest, ReasonResult
 
 MESSAGES = [
-    (EntityArray, cv.entity_frame_to_msg(samples.entity_frame())),
-    (Trigger, cv.trigger_to_msg(samples.trigger())),
-    (Event, cv.event_to_msg(samples.event())),
-    (Relation, cv.relation_to_msg(samples.relation())),
-    (SceneState, cv.scene_to_msg(samples.scene())),
-    (ReasoningStatus, cv.status_to_msg(samples.status())),
+    (EntityArray, conversions.entity_frame_to_msg(samples.entity_frame())),
+    (Trigger, conversions.trigger_to_msg(samples.trigger())),
+    (Event, conversions.event_to_msg(samples.event())),
+    (Relation, conversions.relation_to_msg(samples.relation())),
+    (SceneState, conversions.scene_to_msg(samples.scene())),
+    (ReasoningStatus, conversions.status_to_msg(samples.status())),
 ]
 
 
@@ -60,19 +60,19 @@ def test_services_round_trip_over_dds(ros_context):
     seen_requests = []
 
     def get_scene(_req, resp):
-        resp.scene = cv.scene_to_msg(samples.scene())
+        resp.scene = conversions.scene_to_msg(samples.scene())
         return resp
 
     def get_events(req, resp):
         seen_requests.append(req)
-        event = cv.event_to_msg(samples.event())
+        event = conversions.event_to_msg(samples.event())
         resp.events = [event] if req.actor_id in ("", event.actor_id) else []
         return resp
 
     def reason(req, _resp):
-        request = cv.reason_request_from_msg(req)
+        request = conversions.reason_request_from_msg(req)
         seen_requests.append(request)
-        return cv.reason_result_to_msg(ReasonResult(True, "", "raw", [samples.event()]))
+        return conversions.reason_result_to_msg(ReasonResult(True, "", "raw", [samples.event()]))
 
     server.create_service(GetScene, "get_scene", get_scene)
     server.create_service(GetEvents, "get_events", get_events)
@@ -85,12 +85,12 @@ def test_services_round_trip_over_dds(ros_context):
         assert spin_until(executor, future.done)
         return future.result()
 
-    assert call(GetScene, "get_scene", GetScene.Request()).scene == cv.scene_to_msg(samples.scene())
+    assert call(GetScene, "get_scene", GetScene.Request()).scene == conversions.scene_to_msg(samples.scene())
     assert len(call(GetEvents, "get_events", GetEvents.Request(actor_id="person_1")).events) == 1
     assert call(GetEvents, "get_events", GetEvents.Request(actor_id="person_9")).events == []
-    request = cv.reason_request_to_msg(
+    request = conversions.reason_request_to_msg(
         ReasonRequest(samples.trigger(), "prompt", [samples.frame()], ["frame t-0"], ["person_1"], ["apple_1"]))
     response = call(Reason, "reason", request)
-    assert response.success and cv.reason_result_from_msg(response).events == [samples.event()]
+    assert response.success and conversions.reason_result_from_msg(response).events == [samples.event()]
     assert seen_requests[-1].captions == ["frame t-0"] and seen_requests[-1].images[0].shape == (48, 64, 3)
     executor.shutdown()

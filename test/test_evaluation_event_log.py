@@ -9,7 +9,6 @@ import samples
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from merge_ros import conversions as cv
 from merge_ros.evaluation.runs import load_predictions
 from merge_ros.io.event_log import (
     append_event,
@@ -21,6 +20,7 @@ from merge_ros.io.event_log import (
     write_events,
 )
 from merge_ros.io.rostypes import typestore
+from merge_ros.ros import conversions
 from merge_ros.types import Event
 
 
@@ -97,10 +97,12 @@ def write_bag(path, storage: StoragePlugin) -> None:
         ev = writer.add_connection("/events", "merge_ros/msg/Event", typestore=store)
         cand = writer.add_connection("/candidates", "merge_ros/msg/Event", typestore=store)
         img = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
-        writer.write(img, 1, serialize_message(cv.image_msg(samples.frame(), "bgr8", samples.STAMP_NS, "camera")))
+        writer.write(img, 1, serialize_message(conversions.image_msg(samples.frame(), "bgr8", samples.STAMP_NS,
+                                                                     "camera")))
         for i, e in enumerate(events()):
-            writer.write(ev, e.stamp_ns, serialize_message(cv.event_to_msg(e)))
-            writer.write(cand, e.stamp_ns + i, serialize_message(cv.event_to_msg(Event(e.stamp_ns, "x", "idle"))))
+            writer.write(ev, e.stamp_ns, serialize_message(conversions.event_to_msg(e)))
+            writer.write(cand, e.stamp_ns + i,
+                         serialize_message(conversions.event_to_msg(Event(e.stamp_ns, "x", "idle"))))
 
 
 @pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])

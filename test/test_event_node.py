@@ -26,18 +26,19 @@ from reasoning_support import (
     wait_until,
 )
 from sensor_msgs.msg import CompressedImage, Image
+from vlm_doubles import FakeVlmBackend
 
-from merge_ros import conversions as cv
 from merge_ros.events import ChangeDetectorConfig
 from merge_ros.msg import Entity as EntityMsg
 from merge_ros.msg import EntityArray, ReasoningStatus
 from merge_ros.msg import Event as EventMsg
 from merge_ros.msg import Trigger as TriggerMsg
-from merge_ros.nodes.event_node import EventNode, main
-from merge_ros.nodes.vlm_node import VlmNode
+from merge_ros.params import table
 from merge_ros.reasoning.backends import NoneBackend
 from merge_ros.reasoning.parse import trigger_id
-from merge_ros.reasoning.testing import FakeVlmBackend
+from merge_ros.ros import conversions
+from merge_ros.ros.event_node import EventNode, main
+from merge_ros.ros.vlm_node import VlmNode
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, seconds_to_ns
 
 RELIABLE = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
@@ -71,13 +72,13 @@ class Stream:
     def publish(self, t: float, entities: list[Entity]) -> None:
         stamp = T0_NS + seconds_to_ns(t)
         frame = render(entities)
-        image = cv.compressed_msg(frame, stamp, "camera") if self.compressed else \
-            cv.image_msg(frame, "bgr8", stamp, "camera")
+        image = conversions.compressed_msg(frame, stamp, "camera") if self.compressed else \
+            conversions.image_msg(frame, "bgr8", stamp, "camera")
         self.image_pub.publish(image)
         # the frame before its entities, as from a camera and a detector behind it (best effort: it may be lost)
         if self.receiver is not None:
             wait_until(lambda: self.receiver.stage.builder.newest_stamp_ns == stamp, timeout=0.5)
-        self.entities_pub.publish(cv.entity_frame_to_msg(EntityFrame(stamp, "camera", entities)))
+        self.entities_pub.publish(conversions.entity_frame_to_msg(EntityFrame(stamp, "camera", entities)))
         time.sleep(0.008)
 
     def play(self, seconds: float = 7.0, start: float = 0.0) -> None:
@@ -121,9 +122,9 @@ def test_with_the_none_backend_candidates_are_perceptions(ros_context, offline):
         assert stream.settled(requests=n)
         assert wait_until(lambda: len(stream.candidates) >= 2)
         time.sleep(0.2)  # nothing more may come
-    assert [cv.trigger_from_msg(t) for t in stream.triggers] == triggers
+    assert [conversions.trigger_from_msg(t) for t in stream.triggers] == triggers
     assert stream.candidate_keys() == PERCEPTION_CANDIDATES  # the none backend's answers are not repeated
-    assert [cv.event_from_msg(c) for c in stream.candidates] == expected  # trigger IDs included
+    assert [conversions.event_from_msg(c) for c in stream.candidates] == expected  # trigger IDs included
     assert [c.trigger_id for c in stream.candidates if c.trigger_id] == [trigger_id(t) for t in asked(triggers)]
     status = stream.latest()
     assert (status.requests, status.dropped, status.malformed, status.timeouts, status.failures) == (n, 0, 0, 0, 0)
@@ -152,7 +153,7 @@ def test_the_request_carries_the_guidance_and_vlm_answers_become_candidates(ros_
     def order(e):
         return e.stamp_ns, e.source
 
-    live = sorted((cv.event_from_msg(c) for c in stream.candidates), key=order)
+    live = sorted((conversions.event_from_msg(c) for c in stream.candidates), key=order)
     assert live == sorted(offline_candidates, key=order)
     assert ("person_1", "place_down", "apple_1", "on", "plate_1") in stream.candidate_keys("vlm")
 
@@ -223,12 +224,12 @@ def test_odd_inputs_are_skipped_and_counted(ros_context):
     with spinning(ros_context, events, stream.node):
         assert stream.connected(events, vlm=False)
         corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8 not really")
-        corrupt.header.stamp = cv.ns_to_time(T0_NS)
+        corrupt.header.stamp = conversions.ns_to_time(T0_NS)
         stream.image_pub.publish(corrupt)  # decoded lazily: when the entities of its stamp need a reference crop
         assert wait_until(lambda: events.stage.builder.newest_stamp_ns == T0_NS)
-        stream.entities_pub.publish(cv.entity_frame_to_msg(EntityFrame(T0_NS, "camera", scene(0.0))))
+        stream.entities_pub.publish(conversions.entity_frame_to_msg(EntityFrame(T0_NS, "camera", scene(0.0))))
         stream.entities_pub.publish(EntityArray())  # no entities at all (and an old stamp)
-        bad = cv.entity_frame_to_msg(EntityFrame(T0_NS + 1, "camera", scene(0.0)))
+        bad = conversions.entity_frame_to_msg(EntityFrame(T0_NS + 1, "camera", scene(0.0)))
         bad.entities.append(EntityMsg(id="thing_1", kind=9))  # an entity kind nobody knows
         stream.entities_pub.publish(bad)
         assert wait_until(lambda: events.bad_images == 1 and events.bad_frames == 1)
@@ -244,7 +245,7 @@ def test_detector_fields_are_parameters_with_their_docs(ros_context):
     try:
         config = node.stage.detector.config
         assert config.cooldown_s == 2.5 and config.container_labels == ("crate",)
-        docs = ChangeDetectorConfig.field_docs()
+        docs = {name: p.description for name, p in table(ChangeDetectorConfig).items()}
         for name, doc in docs.items():
             descriptor = node.describe_parameter(name)
             assert descriptor.description == doc and doc

@@ -11,6 +11,7 @@ import pytest
 from samples import at
 
 from merge_ros.events import ChangeDetector, ChangeDetectorConfig
+from merge_ros.params import table
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, Keypoint, Trigger, seconds_to_ns
 
 T0_NS = 1_700_000_000_000_000_000
@@ -404,6 +405,6 @@ def test_bad_config_is_rejected(bad):
 
 
 def test_config_documents_every_field():
-    docs = ChangeDetectorConfig.field_docs()
+    docs = {name: p.description for name, p in table(ChangeDetectorConfig).items()}
     assert set(docs) == set(ChangeDetectorConfig.__dataclass_fields__)
     assert all(len(d) > 20 for d in docs.values())

@@ -1,4 +1,4 @@
-"""grounding_node over DDS: candidates in, events/scene/markers/debug image out, services, and a SIGKILL restart."""
+"""grounding_node over DDS: stage steps in, events/scene/markers/debug image out, services, and a SIGKILL restart."""
 from __future__ import annotations
 
 import os
@@ -20,18 +20,19 @@ from rosutil import spin_until, wait_for_subscribers
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from merge_ros import conversions as cv
 from merge_ros.config import load_config
 from merge_ros.io.event_log import read_events
-from merge_ros.msg import EntityArray, SceneState
 from merge_ros.msg import Event as EventMsg
+from merge_ros.msg import SceneState, StageStep
+from merge_ros.ros import conversions
 from merge_ros.srv import GetEvents, GetScene
-from merge_ros.types import Event
+from merge_ros.types import EntityFrame, Event
+from merge_ros.types import StageStep as CoreStep
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PARAMS = Path(__file__).resolve().parents[1] / "config" / "merge.yaml"
-FAST = {"confirm_s": 0.0, "confirm_frames": 0, "vlm_wait_s": 0.0, "scene_rate_hz": 20.0}
+FAST = {"confirm_s": 0.0, "confirm_frames": 0, "vlm_wait_s": 0.0, "scene_rate_hz": 20.0, "stream_idle_s": 0.2}
 
 
 class Peer:
@@ -44,12 +45,11 @@ class Peer:
         executor.add_node(self.node)
         self.executor = executor
         self.events: list[Event] = []
-        self.matches = 0  # subscriptions ever matched to `candidates`: a restarted node is a new match, while
+        self.matches = 0  # subscriptions ever matched to `stage_steps`: a restarted node is a new match, while
         # the killed one may still count as a current subscriber until its DDS lease expires
-        self.candidates = self.node.create_publisher(EventMsg, "candidates", RELIABLE, event_callbacks=(
+        self.steps = self.node.create_publisher(StageStep, "stage_steps", RELIABLE, event_callbacks=(
             PublisherEventCallbacks(matched=lambda status: setattr(self, "matches", status.total_count))))
-        self.entities = self.node.create_publisher(EntityArray, "entities", RELIABLE)
-        self.node.create_subscription(EventMsg, "events", lambda m: self.events.append(cv.event_from_msg(m)),
+        self.node.create_subscription(EventMsg, "events", lambda m: self.events.append(conversions.event_from_msg(m)),
                                       RELIABLE)
 
     def call(self, srv_type, name, request, attempts: int = 5):
@@ -71,17 +71,23 @@ class Peer:
         return spin_until(self.executor, lambda: self.matches > matches_before, 20.0)
 
     def history(self, **query) -> list[Event]:
-        return [cv.event_from_msg(m) for m in self.call(GetEvents, "get_events", GetEvents.Request(**query)).events]
+        reply = self.call(GetEvents, "get_events", GetEvents.Request(**query))
+        return [conversions.event_from_msg(m) for m in reply.events]
 
     def send(self, c: Event) -> None:
-        self.candidates.publish(cv.event_to_msg(c))
+        """A candidate on its own, as event_node sends a VLM answer that arrives between frames."""
+        self.steps.publish(conversions.stage_step_to_msg(CoreStep(c.stamp_ns, "camera", None, [c])))
+
+    def observe(self, entities: EntityFrame) -> None:
+        """An entity frame that produced no candidate."""
+        self.steps.publish(conversions.stage_step_to_msg(CoreStep(entities.stamp_ns, entities.frame_id, entities)))
 
     def wait_events(self, count: int, timeout: float = 10.0) -> bool:
         return spin_until(self.executor, lambda: len(self.events) >= count, timeout)
 
 
 def test_node_over_dds_end_to_end(ros_context):
-    from merge_ros.nodes.grounding_node import GroundingNode
+    from merge_ros.ros.grounding_node import GroundingNode
 
     node = GroundingNode(context=ros_context, parameter_overrides=[
         Parameter(k, value=v) for k, v in {**FAST, "debug_image_always": False, "recent_events": 4}.items()])
@@ -92,11 +98,11 @@ def test_node_over_dds_end_to_end(ros_context):
     peer.node.create_subscription(Image, "debug_image", images.append, 1)
     peer.node.create_subscription(MarkerArray, "markers", markers.append, 1)
     camera = peer.node.create_publisher(Image, "image", 1)
-    assert wait_for_subscribers(executor, peer.candidates) and wait_for_subscribers(executor, peer.entities)
+    assert wait_for_subscribers(executor, peer.steps)
     assert wait_for_subscribers(executor, camera)
 
-    peer.entities.publish(cv.entity_frame_to_msg(frame(0.0, person("person_1", 40), thing("cup_1", "cup", 120, 190),
-                                                       thing("tray_1", "tray", 300, 300, 80))))
+    peer.observe(frame(0.0, person("person_1", 40), thing("cup_1", "cup", 120, 190),
+                       thing("tray_1", "tray", 300, 300, 80)))
     for c in (cand(0.1, "person_1", "grasp", "cup_1"), cand(0.1, "person_1", "juggle", "cup_1"),  # invalid: skipped
               cand(1.0, "person_1", "grasp", "cup_1"),  # identical to the previous event: not repeated
               cand(2.0, "person_1", "place_down", "cup_1", "on", "tray_1", source="vlm", confidence=0.9)):
@@ -111,17 +117,17 @@ def test_node_over_dds_end_to_end(ros_context):
     scenes: list[SceneState] = []
     peer.node.create_subscription(SceneState, "scene", scenes.append, LATCHED)
     assert spin_until(executor, lambda: bool(scenes))
-    scene = cv.scene_from_msg(scenes[-1])
+    scene = conversions.scene_from_msg(scenes[-1])
     assert scene.event_count == 2 and [(r.subject_id, r.predicate, r.object_id) for r in scene.relations] == [
         ("cup_1", "on", "tray_1")]
     assert [e.id for e in scene.entities] == ["cup_1", "person_1", "tray_1"]
 
-    served = cv.scene_from_msg(peer.call(GetScene, "get_scene", GetScene.Request()).scene)
+    served = conversions.scene_from_msg(peer.call(GetScene, "get_scene", GetScene.Request()).scene)
     assert served.relations == scene.relations and served.event_count == 2
     assert [e.event_id for e in peer.history()] == ["evt-000001", "evt-000002"]
     assert [e.action for e in peer.history(object_id="tray_1")] == ["place_down"]
     assert peer.history(actor_id="person_2") == []
-    assert [e.event_id for e in peer.history(start=cv.ns_to_time(at(0.5)))] == ["evt-000002"]
+    assert [e.event_id for e in peer.history(start=conversions.ns_to_time(at(0.5)))] == ["evt-000002"]
 
     assert spin_until(executor, lambda: any(m.ns == "labels" for a in markers for m in a.markers))
     labels = {m.text for m in markers[-1].markers if m.ns == "labels"}
@@ -129,19 +135,19 @@ def test_node_over_dds_end_to_end(ros_context):
 
     assert wait_for_subscribers(executor, node._image_pub)
     frame_bgr = np.full((240, 320, 3), 100, np.uint8)
-    camera.publish(cv.image_msg(frame_bgr, "bgr8", at(2.5), "camera"))
+    camera.publish(conversions.image_msg(frame_bgr, "bgr8", at(2.5), "camera"))
     assert spin_until(executor, lambda: bool(images))
-    drawn = cv.image_msg_to_bgr8(images[-1])
+    drawn = conversions.image_msg_to_bgr8(images[-1])
     assert drawn.shape[1] == 320 and drawn.shape[0] > 240 and (drawn[:240] != 100).any()
-    assert images[-1].header.stamp == cv.ns_to_time(at(2.5))
+    assert images[-1].header.stamp == conversions.ns_to_time(at(2.5))
     bad = Image(encoding="bgr8", width=10, height=10, step=30, data=b"\x00" * 7)  # truncated: skipped, counted
     camera.publish(bad)
     assert spin_until(executor, lambda: node.bad_images == 1)
-    odd = cv.entity_frame_to_msg(frame(3.0, person("person_1", 40)))
+    odd = conversions.stage_step_to_msg(CoreStep(at(3.0), "camera", frame(3.0, person("person_1", 40))))
     odd.entities[0].kind = 7  # no such kind
-    peer.entities.publish(odd)
-    assert spin_until(executor, lambda: node.bad_entity_frames == 1)
-    served = cv.scene_from_msg(peer.call(GetScene, "get_scene", GetScene.Request()).scene)
+    peer.steps.publish(odd)
+    assert spin_until(executor, lambda: node.bad_steps == 1)
+    served = conversions.scene_from_msg(peer.call(GetScene, "get_scene", GetScene.Request()).scene)
     assert served.event_count == 2  # still serving
     executor.shutdown()
     node.destroy_node()
@@ -152,7 +158,7 @@ def test_parameter_file_section_is_accepted_and_bad_values_are_refused(ros_conte
     from rclpy.context import Context
     from rclpy.exceptions import ParameterException
 
-    from merge_ros.nodes.grounding_node import GroundingNode
+    from merge_ros.ros.grounding_node import GroundingNode
 
     context = Context()
     rclpy.init(args=["grounding_node", "--ros-args", "--params-file", str(PARAMS)], context=context)
@@ -171,20 +177,20 @@ def test_parameter_file_section_is_accepted_and_bad_values_are_refused(ros_conte
 
 
 def test_unreadable_journal_is_left_alone_and_the_node_runs_without_one(ros_context, tmp_path):
-    from merge_ros.nodes.grounding_node import GroundingNode
+    from merge_ros.ros.grounding_node import GroundingNode
 
     journal = tmp_path / "journal.jsonl"
     journal.write_text("garbage\n{}\n")
     node = GroundingNode(context=ros_context, parameter_overrides=[
         Parameter("journal_path", value=str(journal)), *(Parameter(k, value=v) for k, v in FAST.items())])
-    assert node.journal is None
+    assert node.model.journal is None
     node.model.add_candidate(cand(0.0, "person_1", "grasp", "cup_1"))
     assert len(node.model.finish()) == 1 and journal.read_text() == "garbage\n{}\n"
     node.destroy_node()
 
 
 def _start_node(journal, log) -> subprocess.Popen:
-    args = [sys.executable, "-m", "merge_ros.nodes.grounding_node", "--ros-args", "-p", f"journal_path:={journal}",
+    args = [sys.executable, "-m", "merge_ros.ros.grounding_node", "--ros-args", "-p", f"journal_path:={journal}",
             "-p", "debug_image:=false"] + [a for k, v in FAST.items() for a in ("-p", f"{k}:={v}")]
     return subprocess.Popen(args, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
 

@@ -10,9 +10,9 @@ from grounding_samples import cand, frame, person, thing
 from visualization_msgs.msg import Marker
 
 from merge_ros.grounding import GroundingConfig, WorldModel
+from merge_ros.ros.markers import MarkerBuilder
 from merge_ros.visualization.debug_image import draw_debug_image
 from merge_ros.visualization.layout import HAND_COLOR, KIND_COLORS, PREDICATE_COLORS, SUPPORT_COLOR
-from merge_ros.visualization.markers import MarkerBuilder
 
 RVIZ = Path(__file__).resolve().parents[1] / "config" / "merge.rviz"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import samples
 
-from merge_ros import conversions as cv
 from merge_ros.io import images
 from merge_ros.io.images import ImageError
+from merge_ros.ros import conversions
 
 BGR = samples.frame(40, 30)
 
@@ -25,15 +25,15 @@ def _as(encoding: str) -> np.ndarray:
 
 @pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "bgra8", "rgba8", "8UC3"])
 def test_colour_encodings_decode_to_the_same_bgr(encoding):
-    msg = cv.image_msg(_as(encoding), encoding)
+    msg = conversions.image_msg(_as(encoding), encoding)
     assert msg.step == 40 * (4 if "a" in encoding[-2:] else 3)
-    np.testing.assert_array_equal(cv.image_msg_to_bgr8(msg), BGR)
+    np.testing.assert_array_equal(conversions.image_msg_to_bgr8(msg), BGR)
 
 
 @pytest.mark.parametrize("encoding", ["mono8", "8UC1"])
 def test_mono8(encoding):
     gray = cv2.cvtColor(BGR, cv2.COLOR_BGR2GRAY)
-    out = cv.image_msg_to_bgr8(cv.image_msg(gray, encoding))
+    out = conversions.image_msg_to_bgr8(conversions.image_msg(gray, encoding))
     assert out.shape == (30, 40, 3)
     np.testing.assert_array_equal(out[:, :, 0], gray)
 
@@ -41,9 +41,9 @@ def test_mono8(encoding):
 @pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
 def test_16_bit_values_are_exact_and_scaled_for_display(encoding):
     depth = np.arange(30 * 40, dtype=np.uint16).reshape(30, 40) * 3  # up to 3597, little of the 16-bit range
-    msg = cv.image_msg(depth, encoding)
+    msg = conversions.image_msg(depth, encoding)
     np.testing.assert_array_equal(images.raw_to_array(encoding, 40, 30, msg.step, bytes(msg.data)), depth)
-    out = cv.image_msg_to_bgr8(msg)
+    out = conversions.image_msg_to_bgr8(msg)
     assert out.dtype == np.uint8 and out[..., 0].max() == 255 and out[0, 0, 0] == 0
 
 
@@ -71,10 +71,10 @@ def test_yuv422_and_bayer_decode_to_plausible_colour():
 
 
 def test_compressed_jpeg_and_png():
-    png = cv.compressed_msg(BGR, fmt="png")
-    np.testing.assert_array_equal(cv.image_msg_to_bgr8(png), BGR)
-    jpg = cv.compressed_msg(BGR, fmt="jpeg")
-    assert np.abs(cv.image_msg_to_bgr8(jpg).astype(int) - BGR.astype(int)).mean() < 6
+    png = conversions.compressed_msg(BGR, fmt="png")
+    np.testing.assert_array_equal(conversions.image_msg_to_bgr8(png), BGR)
+    jpg = conversions.compressed_msg(BGR, fmt="jpeg")
+    assert np.abs(conversions.image_msg_to_bgr8(jpg).astype(int) - BGR.astype(int)).mean() < 6
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ def annotations(tmp_path):
 
 
 def test_frames_match_by_stamp_within_the_tolerance(annotations):
-    det = AnnotationsDetector(AnnotationsConfig(str(annotations), tolerance_s=0.01))
+    det = AnnotationsDetector(AnnotationsConfig(str(annotations), annotations_tolerance=0.01))
     got = det.detect(FRAME, seconds_to_ns(100.1) + 4_000_000)  # 4 ms late: still line 2
     assert [(d.kind, d.label, d.track_id, d.hint_id) for d in got] == [
         (EntityKind.PERSON, "person", 4, ""), (EntityKind.OBJECT, "apple", 7, "")]

@@ -22,11 +22,12 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import spin_until, wait_for_subscribers
 from sensor_msgs.msg import CompressedImage, Image
 
-from merge_ros import conversions as cv
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
 from merge_ros.msg import EntityArray
-from merge_ros.nodes.perception_node import IMAGE_QOS, PerceptionNode
 from merge_ros.params import ParameterError
+from merge_ros.ros import conversions
+from merge_ros.ros.perception_node import PerceptionNode
+from merge_ros.ros.qos import IMAGE_QOS
 from merge_ros.types import Box, Entity, EntityKind, Keypoint, ns_to_seconds
 
 W, H = 64, 48
@@ -90,7 +91,7 @@ class Harness:
             self.pub.publish(msg)
             if spin_until(self.executor, lambda: self._for(msg) is not None, timeout=1.0):
                 return self._for(msg)
-        raise AssertionError(f"no entities for the frame stamped {cv.time_to_ns(msg.header.stamp)}")
+        raise AssertionError(f"no entities for the frame stamped {conversions.time_to_ns(msg.header.stamp)}")
 
     def _for(self, msg) -> EntityArray | None:
         return next((r for r in self.received if r.header.stamp == msg.header.stamp), None)
@@ -167,13 +168,13 @@ def _cases() -> list[tuple[str, np.ndarray, np.ndarray, float]]:
 
 def _raw_msg(encoding: str, array: np.ndarray, stamp_ns: int) -> Image:
     if encoding.startswith("bayer"):  # conversions.image_msg writes only the non-mosaic encodings
-        return Image(header=cv.header(stamp_ns, "camera"), height=H, width=W, encoding=encoding, is_bigendian=0,
-                     step=W, data=array.tobytes())
-    return cv.image_msg(array, encoding, stamp_ns, "camera")
+        return Image(header=conversions.header(stamp_ns, "camera"), height=H, width=W, encoding=encoding,
+                     is_bigendian=0, step=W, data=array.tobytes())
+    return conversions.image_msg(array, encoding, stamp_ns, "camera")
 
 
 def _check_entities(msg: EntityArray, i: int, frame_id: str = "camera") -> None:
-    frame = cv.entity_frame_from_msg(msg)
+    frame = conversions.entity_frame_from_msg(msg)
     assert frame.stamp_ns == stamp(i) and frame.frame_id == frame_id
     got = sorted(frame.entities, key=lambda e: e.label)
     want = sorted(annotated(i), key=lambda e: e.label)
@@ -206,14 +207,14 @@ def test_compressed_images(make_harness, annotations_file, fmt):
                       "frame_id": "table_camera"}, CompressedImage)
     recorder = h.node.pipeline.detector = FrameRecorder(h.node.pipeline.detector)
     for i in range(3):
-        out = h.send(cv.compressed_msg(BGR, stamp(i), "camera", fmt))
+        out = h.send(conversions.compressed_msg(BGR, stamp(i), "camera", fmt))
         _check_entities(out, i, frame_id="table_camera")
     diff = np.abs(recorder.frames[-1].astype(int) - BGR.astype(int)).mean()
     assert diff <= (0 if fmt == "png" else 4)
 
 
 def _odd_frames() -> list[tuple[Image | CompressedImage, str]]:
-    header = cv.header(stamp(1), "camera")
+    header = conversions.header(stamp(1), "camera")
     return [
         (Image(header=header, width=0, height=0, encoding="bgr8", step=0, data=b""), "empty image"),
         (Image(header=header, width=W, height=H, encoding="bgr8", step=W * 3, data=BGR.tobytes()[:500]), "truncated"),
@@ -243,10 +244,10 @@ def test_compressed_garbage_is_skipped(make_harness, annotations_file):
     h = make_harness({"detector": "annotations", "annotations_file": str(annotations_file), "compressed": True},
                      CompressedImage)
     for k, data in enumerate([b"", b"definitely not a jpeg"], 1):
-        h.pub.publish(CompressedImage(header=cv.header(stamp(0), "camera"), format="jpeg", data=data))
+        h.pub.publish(CompressedImage(header=conversions.header(stamp(0), "camera"), format="jpeg", data=data))
         assert spin_until(h.executor, lambda k=k: h.node.counters.bad >= k, timeout=5.0)
     assert "compressed image" in h.node.last_error
-    _check_entities(h.send(cv.compressed_msg(BGR, stamp(1), "camera", "png")), 1)
+    _check_entities(h.send(conversions.compressed_msg(BGR, stamp(1), "camera", "png")), 1)
 
 
 def test_a_slow_pipeline_processes_the_newest_frame_and_counts_the_skipped(make_harness, annotations_file):
@@ -260,7 +261,7 @@ def test_a_slow_pipeline_processes_the_newest_frame_and_counts_the_skipped(make_
     assert spin_until(h.executor, lambda: c.received > 0 and c.processed + c.skipped == c.received
                       and len(h.received) == c.processed and not h.node._pending, timeout=10.0)
     assert c.skipped >= 2 and c.processed < c.received
-    stamps = [cv.time_to_ns(m.header.stamp) for m in h.received]
+    stamps = [conversions.time_to_ns(m.header.stamp) for m in h.received]
     assert stamps == sorted(stamps) and stamps[-1] == stamp(sent - 1)  # the newest frame is never the one dropped
 
 
@@ -272,7 +273,7 @@ def test_a_frame_queue_processes_every_frame_in_order(make_harness, annotations_
         h.pub.publish(_raw_msg("bgr8", BGR, stamp(i)))
         spin_until(h.executor, lambda: False, timeout=0.02)
     assert spin_until(h.executor, lambda: len(h.received) == sent, timeout=10.0)
-    assert [cv.time_to_ns(m.header.stamp) for m in h.received] == [stamp(i) for i in range(sent)]
+    assert [conversions.time_to_ns(m.header.stamp) for m in h.received] == [stamp(i) for i in range(sent)]
     assert h.node.counters.skipped == 0
 
 
@@ -359,7 +360,7 @@ def test_the_executable_reports_a_missing_model_by_its_parameter(tmp_path):
 
 
 def test_parameters_are_declared_with_descriptions_and_ranges(ros_context, annotations_file):
-    from merge_ros.perception.factory import PERCEPTION_PARAMETERS
+    from merge_ros.perception.parameters import PERCEPTION_PARAMETERS
 
     node = PerceptionNode(context=ros_context, parameter_overrides=[
         param("detector", "annotations"), param("annotations_file", str(annotations_file)),

@@ -9,17 +9,10 @@ import pytest
 
 from merge_ros.config import load_config
 from merge_ros.io.annotations import AnnotatedFrame, read_annotations, write_annotations
-from merge_ros.params import ParameterError
+from merge_ros.params import ParameterError, resolve
 from merge_ros.perception.annotations_detector import AnnotationsConfig, AnnotationsDetector
-from merge_ros.perception.factory import (
-    IDENTITY_PARAMETERS,
-    NODE_PARAMETERS,
-    PERCEPTION_PARAMETERS,
-    PIPELINE_PARAMETERS,
-    build_pipeline,
-    check,
-)
 from merge_ros.perception.identity import IdentityConfig, IdentityGallery
+from merge_ros.perception.parameters import PERCEPTION_PARAMETERS, build_pipeline
 from merge_ros.perception.pipeline import PerceptionPipeline
 from merge_ros.synth import generate_scene
 from merge_ros.types import Box, Entity, EntityKind, Keypoint, seconds_to_ns
@@ -59,9 +52,17 @@ def test_pipeline_turns_a_frame_into_an_entity_frame(annotations):
     assert pipeline.process(FRAME, seconds_to_ns(10.0), "camera").frame_id == "override"
 
 
+def check(values: dict) -> dict:
+    return resolve(PERCEPTION_PARAMETERS, values, "perception_node")
+
+
+def build(**values):
+    return build_pipeline(check(values))
+
+
 def test_parameter_values_are_checked_with_the_parameters_name():
     values = check({"conf": 0.5, "iou": 1, "identity": {"use_hint_ids": True}})
-    assert values["conf"] == 0.5 and values["detector"] == "ultralytics" and values["classes"] == []
+    assert values["conf"] == 0.5 and values["detector"] == "ultralytics" and values["classes"] == ()
     assert values["iou"] == 1.0 and isinstance(values["iou"], float) and values["identity.use_hint_ids"] is True
     for bad, name in [({"conf": 1.5}, "conf"), ({"imgsz": 8}, "imgsz"), ({"detector": "magic"}, "detector"),
                       ({"confidence": 0.3}, "confidence"), ({"imgsz": "640"}, "imgsz"), ({"half": 1}, "half"),
@@ -70,9 +71,13 @@ def test_parameter_values_are_checked_with_the_parameters_name():
         with pytest.raises(ParameterError) as err:
             check(bad)
         assert err.value.parameter == name
-    # no name of one part shadows another's in the merged table
-    assert len(PERCEPTION_PARAMETERS) == len(PIPELINE_PARAMETERS) + len(NODE_PARAMETERS) + len(IDENTITY_PARAMETERS)
+    with pytest.raises(ParameterError, match="is no parameter of perception_node"):
+        check({"identity.match_similarty": 0.7})  # a typo is no silent default
     assert all(p.description for p in PERCEPTION_PARAMETERS.values())
+    # each parameter has one declaration, a dataclass field; identity's sit under their prefix
+    assert PERCEPTION_PARAMETERS["identity.match_similarity"].declared_in == \
+        "merge_ros.perception.identity.IdentityConfig.match_similarity"
+    assert len({p.declared_in for p in PERCEPTION_PARAMETERS.values()}) == len(PERCEPTION_PARAMETERS)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +100,7 @@ def _run(pipeline, scene) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]
 
 
 def test_build_pipeline_registers_the_scene_and_takes_hint_ids(scene):
-    pipeline = build_pipeline({"detector": "annotations", "scene_dir": str(scene.root), "identity.use_hint_ids": True})
+    pipeline = build(detector="annotations", scene_dir=str(scene.root), identity={"use_hint_ids": True})
     pairs, _ = _run(pipeline, scene)
     assert pairs and all(got == want for got, want in pairs)
     registered = set(pipeline.identity.ids())
@@ -104,7 +109,7 @@ def test_build_pipeline_registers_the_scene_and_takes_hint_ids(scene):
 
 def test_persistent_ids_survive_scrambled_track_ids(scene):
     """The ID-switch setting: raw track IDs change after every gap, identity (no hints) keeps the true IDs."""
-    pipeline = build_pipeline({"detector": "annotations", "scene_dir": str(scene.root), "scramble_track_ids": True})
+    pipeline = build(detector="annotations", scene_dir=str(scene.root), scramble_track_ids=True)
     pairs, raw = _run(pipeline, scene)
     raw_ids_per_instance = {t: len({r for tt, r in raw if tt == t}) for t, _ in raw}
     assert max(raw_ids_per_instance.values()) > 1  # the scrambling did switch raw IDs
@@ -116,7 +121,6 @@ def test_the_config_files_section_builds_a_pipeline(scene):
     section = load_config(ROOT / "config" / "merge.yaml")["perception_node"]
     values = check(section)  # every name in the file is a parameter of the node
     assert values["model"] == section["model"]
-    pipeline = build_pipeline({**section, "detector": "annotations", "scene_dir": str(scene.root),
-                               "frame_id": "table"})
+    pipeline = build(**{**section, "detector": "annotations", "scene_dir": str(scene.root), "frame_id": "table"})
     stamp, path = scene.frames()[0]
     assert pipeline.process(cv2.imread(str(path)), seconds_to_ns(stamp), "camera").frame_id == "table"

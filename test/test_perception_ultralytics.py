@@ -68,8 +68,8 @@ def _boxes(rows: list[list[float]]) -> torch.Tensor:
 
 
 def test_classes_map_to_kinds_and_labels(plain_model):
-    det = UltralyticsDetector(UltralyticsConfig(model="yolo11n.yaml", robot_classes=["bottle"], tracker=""),
-                              model=plain_model)
+    det = UltralyticsDetector(UltralyticsConfig(model="yolo11n.yaml", pose_model="", robot_classes=["bottle"],
+                                                tracker=""), model=plain_model)
     assert det.names[PERSON] == "person" and det.names[CUP] == "cup"  # a .yaml build gets COCO's names
     result = Results(FRAME, "", det.names, boxes=_boxes([[1, 2, 30, 60, 0.9, PERSON], [40, 40, 50, 52, 0.5, CUP],
                                                         [90, 10, 150, 110, 0.75, BOTTLE]]))
@@ -143,20 +143,21 @@ def test_a_pose_model_as_detector_gives_wrists_in_one_pass(model_files):
 ])
 def test_unusable_settings_raise_one_error_naming_the_parameter(overrides, parameter):
     with pytest.raises(ParameterError) as err:
-        UltralyticsDetector(UltralyticsConfig(imgsz=64, **overrides))
+        UltralyticsDetector(UltralyticsConfig(imgsz=64, **{"pose_model": "", **overrides}))
     assert err.value.parameter == parameter
     assert str(err.value).startswith(f"parameter '{parameter}': ")
 
 
 def test_classes_filter_keeps_only_the_named_classes(model_files):
     detector_pt, _ = model_files
-    det = UltralyticsDetector(UltralyticsConfig(model=str(detector_pt), imgsz=IMGSZ, classes=["cup"],
+    det = UltralyticsDetector(UltralyticsConfig(model=str(detector_pt), pose_model="", imgsz=IMGSZ, classes=["cup"],
                                                 robot_classes=["bottle"], tracker="", max_det=300))
     assert {d.label for d in det.detect(FRAME, 0)} == {"cup", "bottle"}
 
 
 def test_rt_detr_builds_from_its_yaml_and_detects():
-    det = UltralyticsDetector(UltralyticsConfig(model="rtdetr-l.yaml", imgsz=IMGSZ, conf=0.0, max_det=5, tracker=""))
+    det = UltralyticsDetector(UltralyticsConfig(model="rtdetr-l.yaml", pose_model="", imgsz=IMGSZ, conf=0.0, max_det=5,
+                                                tracker=""))
     assert type(det.model).__name__ == "RTDETR" and det.names[CUP] == "cup"
     got = det.detect(FRAME, 0)
     assert len(got) == 5
@@ -166,7 +167,7 @@ def test_rt_detr_builds_from_its_yaml_and_detects():
 def test_perception_node_over_dds_with_the_ultralytics_backend(ros_context, model_files):
     from test_perception_node import FrameRecorder, Harness
 
-    from merge_ros import conversions as cv
+    from merge_ros.ros import conversions
 
     detector_pt, pose_pt = model_files
     h = Harness(ros_context, {"detector": "ultralytics", "model": str(detector_pt), "pose_model": str(pose_pt),
@@ -174,8 +175,8 @@ def test_perception_node_over_dds_with_the_ultralytics_backend(ros_context, mode
     try:
         recorder = h.node.pipeline.detector = FrameRecorder(h.node.pipeline.detector)
         stamps = [1_700_000_000_000_000_000 + i * 100_000_000 for i in range(3)]
-        outs = [cv.entity_frame_from_msg(h.send(cv.image_msg(FRAME[:, :, ::-1].copy(), "rgb8", s, "cam")))
-                for s in stamps]
+        outs = [conversions.entity_frame_from_msg(h.send(conversions.image_msg(FRAME[:, :, ::-1].copy(), "rgb8", s,
+                                                                               "cam"))) for s in stamps]
     finally:
         h.close()
     assert [o.stamp_ns for o in outs] == stamps and {o.frame_id for o in outs} == {"cam"}

@@ -10,11 +10,13 @@ import cv2
 import numpy as np
 import pytest
 from reasoning_support import tiny_vlm_path
+from vlm_doubles import Reply, ScriptedChatServer
 
+from merge_ros.params import ParameterError
 from merge_ros.reasoning.backends import BackendLoadError, make_backend
+from merge_ros.reasoning.parameters import VLM_PARAMETERS, BackendConfig
 from merge_ros.reasoning.parse import trigger_id
 from merge_ros.reasoning.status import ERROR_BACKEND, ERROR_MALFORMED, ERROR_TIMEOUT, error_kind
-from merge_ros.reasoning.testing import Reply, ScriptedChatServer
 from merge_ros.types import SOURCE_PERCEPTION, SOURCE_VLM, ReasonRequest, Trigger
 
 TRIGGER = Trigger(1_700_000_000_000_000_000, "camera", "person_1", "object_moving", "grasp", "object_3")
@@ -28,15 +30,19 @@ def request(n_images: int = 2) -> ReasonRequest:
                          ["object_3", "object_5"])
 
 
+def make(name: str, **params):
+    return make_backend(BackendConfig(backend=name, **params))
+
+
 def openai(server: ScriptedChatServer, **kwargs):
     params = {"model": "served", "timeout_s": 5.0, "retries": 1, "backoff_s": 0.01, **kwargs}
-    return make_backend("openai", base_url=server.base_url, **params)
+    return make("openai", base_url=server.base_url, **params)
 
 
 # --- none --------------------------------------------------------------------------------------------------------
 
 def test_none_answers_perceptions_candidate():
-    result = make_backend("none").reason(request())
+    result = make("none").reason(request())
     assert result.success and len(result.events) == 1
     event = result.events[0]
     assert (event.actor_id, event.action, event.object_id, event.source) == ("person_1", "grasp", "object_3",
@@ -46,23 +52,28 @@ def test_none_answers_perceptions_candidate():
 
 def test_none_answers_nothing_for_a_trigger_that_is_no_event():
     contact = ReasonRequest(Trigger(1, "camera", "person_1", "contact_start", "grasp", "object_3"), "")
-    result = make_backend("none").reason(contact)
+    result = make("none").reason(contact)
     assert result.success and result.events == []
 
 
 # --- load errors ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,params,fragment", [
-    ("gpt", {}, "unknown VLM backend"),
     ("transformers", {"model": ""}, "'model' is empty"),
     ("transformers", {"model": "/nonexistent/model/dir"}, "/nonexistent/model/dir"),
-    ("transformers", {"model": "x", "dtype": "int3"}, "dtype"),
     ("openai", {"base_url": ""}, "'base_url' is empty"),
-    ("openai", {"base_url": "http://127.0.0.1:1/v1", "json_mode": "yaml"}, "json_mode"),
 ])
 def test_a_backend_that_cannot_load_says_why(name, params, fragment):
     with pytest.raises(BackendLoadError, match=fragment.replace("(", r"\(")):
-        make_backend(name, **params)
+        make(name, **params)
+
+
+@pytest.mark.parametrize("params,parameter", [({"backend": "gpt"}, "backend"), ({"dtype": "int3"}, "dtype"),
+                                              ({"json_mode": "yaml"}, "json_mode"), ({"retries": -1}, "retries")])
+def test_a_setting_no_backend_has_is_refused_naming_the_parameter(params, parameter):
+    with pytest.raises(ParameterError) as err:
+        BackendConfig(**params)
+    assert err.value.parameter == parameter
 
 
 # --- openai ----------------------------------------------------------------------------------------------------------
@@ -161,7 +172,7 @@ def test_openai_nobody_listening_is_a_failure():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: connections are refused
-    backend = make_backend("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff_s=0.01)
+    backend = make("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff_s=0.01)
     result = backend.reason(request())
     assert error_kind(result) == ERROR_BACKEND and "2 attempts" in result.error
 
@@ -175,7 +186,7 @@ def tiny_vlm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def transformers_backend(tiny_vlm):
-    backend = make_backend("transformers", model=str(tiny_vlm), device="cpu", dtype="float32", max_new_tokens=12)
+    backend = make("transformers", model=str(tiny_vlm), device="cpu", dtype="float32", max_new_tokens=12)
     calls = []
     generate = backend.model.generate
 
@@ -210,3 +221,13 @@ def test_transformers_crash_in_generate_is_a_failed_result(transformers_backend,
     monkeypatch.setattr(transformers_backend.model, "generate", crash)
     result = transformers_backend.reason(request())
     assert error_kind(result) == ERROR_BACKEND and "device-side assert" in result.error
+
+
+def test_every_backend_takes_its_defaults_from_the_one_config(tiny_vlm):
+    """One BackendConfig: a backend's retries and token budget are vlm_node's parameter defaults, whatever the
+    path that made it (the node, the offline graph, a direct call)."""
+    defaults = {name: p.default for name, p in VLM_PARAMETERS.items()}
+    for backend in (make("openai"), make("transformers", model=str(tiny_vlm), dtype="float32")):
+        assert (backend.retries, backend.backoff_s, backend.max_new_tokens) == (
+            defaults["retries"], defaults["backoff_s"], defaults["max_new_tokens"])
+    assert BackendConfig().deadline_s == defaults["timeout_s"] * (defaults["retries"] + 1) + defaults["backoff_s"]

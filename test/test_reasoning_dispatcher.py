@@ -6,10 +6,10 @@ import threading
 from concurrent.futures import Future
 
 import pytest
+from vlm_doubles import FakeVlmBackend
 
 from merge_ros.reasoning.dispatcher import ReasoningDispatcher
 from merge_ros.reasoning.status import ERROR_TIMEOUT, error_kind, failure
-from merge_ros.reasoning.testing import FakeVlmBackend
 from merge_ros.reasoning.worker import BackendWorker
 from merge_ros.types import ReasonRequest, ReasonResult, Trigger
 

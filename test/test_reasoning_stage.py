@@ -15,13 +15,13 @@ from reasoning_support import (
     scripted_answer,
     wait_until,
 )
+from vlm_doubles import FakeVlmBackend
 
 from merge_ros.events import ChangeDetector
+from merge_ros.events.stage import EventStage, StageConfig
 from merge_ros.reasoning.backends import NoneBackend
 from merge_ros.reasoning.parse import trigger_id
 from merge_ros.reasoning.prompt import RequestBuilder
-from merge_ros.reasoning.stage import EventStage
-from merge_ros.reasoning.testing import FakeVlmBackend
 from merge_ros.reasoning.worker import BackendWorker
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, seconds_to_ns
 
@@ -60,6 +60,33 @@ def test_vlm_answers_follow_perception_and_runs_repeat_exactly():
     assert keys(first, "perception") == PERCEPTION_CANDIDATES
 
 
+def test_each_frame_is_one_step_holding_its_candidates_in_order():
+    """Synchronous answers (offline) land in the step of the frame that asked; grounding sees one stream."""
+    steps: list = []
+    _, triggers, candidates = run_offline(FakeVlmBackend([scripted_answer]).reason, steps=steps)
+    assert all(s.frame is not None for s in steps) and len(steps) == 7 * FPS
+    assert [s.stamp_ns for s in steps] == [s.frame.stamp_ns for s in steps] == sorted(s.stamp_ns for s in steps)
+    assert [c for s in steps for c in s.candidates] == candidates
+    # a VLM answer is in the same step as perception's candidate for the trigger that asked
+    for s in steps:
+        vlm = [c for c in s.candidates if c.source == "vlm"]
+        assert all(any(p.trigger_id == c.trigger_id and p.source == "perception" for p in s.candidates)
+                   for c in vlm)
+
+
+def test_answers_from_another_thread_are_steps_of_their_own():
+    steps: list = []
+    worker = BackendWorker(FakeVlmBackend([scripted_answer], delay_s=0.05), timeout_s=5.0)
+    stage, triggers, candidates = run_offline(worker.submit, steps=steps)
+    assert wait_until(lambda: stage.status().in_flight == 0)
+    worker.close()
+    answers = [s for s in steps if s.frame is None]
+    assert answers and all(c.source == "vlm" for s in answers for c in s.candidates)
+    assert sum(s.frame is not None for s in steps) == 7 * FPS
+    assert sorted((c.stamp_ns, c.source) for s in steps for c in s.candidates) == sorted(
+        (c.stamp_ns, c.source) for c in candidates)
+
+
 def test_worker_thread_gives_the_same_candidates():
     _, _, expected = run_offline(FakeVlmBackend([scripted_answer]).reason)
     worker = BackendWorker(FakeVlmBackend([scripted_answer], delay_s=0.05), timeout_s=5.0)
@@ -89,15 +116,14 @@ def test_no_vlm_reachable_counts_failures_and_nobody_waits():
 
 def test_use_vlm_false_asks_nothing():
     called = threading.Event()
-    stage, _, candidates = run_offline(lambda request: called.set(), use_vlm=False)
+    stage, _, candidates = run_offline(lambda request: called.set(), config=StageConfig(use_vlm=False))
     assert keys(candidates) == PERCEPTION_CANDIDATES and not called.is_set() and stage.status().requests == 0
 
 
 def test_other_actors_are_captioned_with_perceptions_current_reading():
     """A second person standing by while person_1 places the apple: the request says what perception thinks."""
     backend = FakeVlmBackend([scripted_answer])
-    stage = EventStage(ChangeDetector(), RequestBuilder(), backend.reason, on_trigger=lambda t: None,
-                       on_candidate=lambda e: None)
+    stage = EventStage(ChangeDetector(), RequestBuilder(), backend.reason, on_step=lambda s: None)
     for i in range(70):
         t = i / FPS
         entities = [*scene(t), Entity("person_2", EntityKind.PERSON, "person", Box(480, 50, 640, 450), 0.9)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from merge_ros import conversions as cv
-from merge_ros.graph import Graph
 from merge_ros.io.ground_import import import_scene
 from merge_ros.msg import EntityArray
-from merge_ros.replay import Replayer, ReplayOptions
+from merge_ros.ros import conversions
+from merge_ros.ros.graph import Graph
+from merge_ros.ros.replay import Replayer, ReplayOptions
 from merge_ros.synth import generate_scene
 
 
@@ -27,7 +27,7 @@ def test_registry_topics_register_instances_in_perception_and_event_node(tmp_pat
 
     def on_entities(msg: EntityArray) -> None:
         with lock:
-            seen_ids.update(e.id for e in cv.entity_frame_from_msg(msg).entities)
+            seen_ids.update(e.id for e in conversions.entity_frame_from_msg(msg).entities)
 
     try:
         graph.nodes["perception_node"].create_subscription(EntityArray, "entities", on_entities, 100)

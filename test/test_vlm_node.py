@@ -10,12 +10,12 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from reasoning_support import config_section, params_file_context, spinning, tiny_vlm_path, wait_until
 from sensor_msgs.msg import CompressedImage
+from vlm_doubles import FakeVlmBackend
 
-from merge_ros import conversions as cv
 from merge_ros.msg import ReasoningStatus
-from merge_ros.nodes.vlm_node import VlmNode, main
 from merge_ros.reasoning.backends import BackendLoadError
-from merge_ros.reasoning.testing import FakeVlmBackend
+from merge_ros.ros import conversions
+from merge_ros.ros.vlm_node import VlmNode, main
 from merge_ros.srv import Reason
 from merge_ros.types import SOURCE_PERCEPTION, ReasonRequest, Trigger
 
@@ -27,7 +27,7 @@ STATUS_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durabil
 def request_msg(n_images: int = 2) -> Reason.Request:
     images = [np.full((64, 96, 3), 30 * (i + 1), np.uint8) for i in range(n_images)]
     captions = [f"frame t-{n_images - 1 - i}" for i in range(n_images)]
-    return cv.reason_request_to_msg(ReasonRequest(TRIGGER, "Answer with JSON only.", images, captions,
+    return conversions.reason_request_to_msg(ReasonRequest(TRIGGER, "Answer with JSON only.", images, captions,
                                                   ["person_1"], ["cup_1"]))
 
 
@@ -137,7 +137,7 @@ def test_load_failure_is_one_clear_error(ros_context):
     with pytest.raises(BackendLoadError, match="/no/such/model"):
         VlmNode(context=ros_context, parameter_overrides=[Parameter("backend", value="transformers"),
                                                           Parameter("model", value="/no/such/model")])
-    assert main(["vlm_node", "--ros-args", "-p", "backend:=telepathy"]) == 1
+    assert main(["vlm_node", "--ros-args", "-p", "backend:=telepathy"]) == 2  # no such backend: a bad parameter
 
 
 def test_config_file_section_is_what_the_node_declares():

@@ -48,24 +48,20 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_latency(scene, workdir: Path) -> list[float]:
     """Seconds from each frame's arrival to the confirmed events stamped with that frame's stamp."""
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CompressedImage
-
-    from merge_ros.commands.demo import BAG_TOPIC, graph_overrides
-    from merge_ros.conversions import time_to_ns
-    from merge_ros.graph import EventSink, Graph
+    from merge_ros.commands.demo import graph_overrides
     from merge_ros.io.ground_import import import_scene
-    from merge_ros.replay import Replayer, ReplayOptions
+    from merge_ros.ros.conversions import time_to_ns
+    from merge_ros.ros.graph import replay_into_graph
 
     bag = workdir / "latency_bag"
     import_scene(scene.root, bag)
     args = argparse.Namespace(detector="annotations", model="", device="cpu", vlm_backend="none", vlm_model="",
-                               vlm_base_url="")
+                              vlm_base_url="")
     arrivals: dict[int, float] = {}
     latencies: list[float] = []
     lock = threading.Lock()
 
-    def on_frame(msg: CompressedImage) -> None:
+    def on_frame(msg) -> None:
         with lock:
             arrivals[time_to_ns(msg.header.stamp)] = time.monotonic()
 
@@ -78,19 +74,7 @@ def measure_latency(scene, workdir: Path) -> list[float]:
     overrides = graph_overrides(args, scene.root, workdir / "latency_journal.jsonl")
     # as on a robot: a best-effort camera at its own rate, perception keeping only the newest frame
     overrides["perception_node"].update(frame_queue=1, reliable_images=False)
-    graph = Graph(overrides=overrides)
-    try:
-        graph.add("sink", EventSink(on_event, context=graph.context))
-        graph.nodes["sink"].create_subscription(CompressedImage, "image/compressed", on_frame, qos_profile_sensor_data)
-        graph.start()
-        graph.wait_connected()
-        replayer = graph.add("replay", Replayer(bag, ReplayOptions(rate=1.0, remap={BAG_TOPIC: "/image/compressed"},
-                                                                   wait_subscribers=4), context=graph.context))
-        replayer.start()
-        replayer.wait()
-        time.sleep(3.0)
-    finally:
-        graph.shutdown()
+    replay_into_graph(bag, overrides, rate=1.0, on_event=on_event, on_frame=on_frame, settle_s=3.0)
     return latencies
 
 
@@ -125,7 +109,7 @@ def grounding_throughput(candidates: int, workdir: Path) -> float:
 def long_stream_rss(scene, hours: float, workdir: Path) -> tuple[float, float, int, int]:
     """(rss after warm-up MB, growth MB, frames, events) of the offline pipeline over a looped scene."""
     from merge_ros.commands.demo import graph_overrides
-    from merge_ros.pipeline import OfflinePipeline, merged_sections
+    from merge_ros.offline import OfflineGraph, merged_sections
 
     frames = [(seconds_to_ns(stamp), path) for stamp, path in scene.frames()]
     period_ns = frames[-1][0] - frames[0][0] + NS_PER_S // 10
@@ -139,7 +123,7 @@ def long_stream_rss(scene, hours: float, workdir: Path) -> tuple[float, float, i
                               vlm_base_url="")
     overrides = graph_overrides(args, scene.root, workdir / "stream_journal.jsonl")
     overrides["perception_node"]["annotations_file"] = str(looped)
-    pipeline = OfflinePipeline(merged_sections(None, overrides))
+    pipeline = OfflineGraph(merged_sections(None, overrides))
     process = psutil.Process()
     total = loops * len(frames)
     warm_rss = 0.0

@@ -48,7 +48,7 @@ TARGET_IDENTITY_MS = 5.0
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("identity", help="persistent identity on GROUND person crops, ID switches, cost",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenes", type=Path, help="folder of GROUND scenes with person_crops/ (e.g. shared/ground/scenes)")
+    p.add_argument("--scenes", type=Path, help="folder of GROUND-format scenes with person_crops/")
     p.add_argument("--synthetic", action="store_true", help="also count ID switches on synthetic scenes")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the synthetic scenes")
     p.add_argument("--timing", action="store_true", help="also measure identity_ms (10 actors + 40 objects)")

@@ -116,17 +116,17 @@ def load_frames(source: str, n: int, folder: Path) -> tuple[str, list[np.ndarray
 def node_path_fps(args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
     """Time the node's per-frame work and bare predict, interleaved frame by frame so load affects both alike."""
     import torch
-    from rclpy.serialization import serialize_message
 
-    from merge_ros import conversions
-    from merge_ros.perception.factory import build_pipeline
+    from merge_ros.params import resolve
+    from merge_ros.perception.parameters import PERCEPTION_PARAMETERS, build_pipeline
     from merge_ros.perception.pipeline import PipelineStats
     from merge_ros.perception.ultralytics_detector import load_model
+    from merge_ros.ros import conversions
 
     params = {"detector": "ultralytics", "model": args.model, "pose_model": args.pose_model, "device": args.device,
               "imgsz": args.imgsz, "conf": args.conf, "max_det": args.max_det, "tracker": args.tracker}
     torch.manual_seed(0)  # a .yaml model gets the same random weights in both paths
-    pipeline = build_pipeline(params)
+    pipeline = build_pipeline(resolve(PERCEPTION_PARAMETERS, params))
     torch.manual_seed(0)
     model = load_model(args.model, "model")
     predict_args = dict(imgsz=args.imgsz, conf=args.conf, iou=0.7, max_det=args.max_det, device=args.device,
@@ -145,7 +145,7 @@ def node_path_fps(args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
         t_decoded = time.perf_counter()
         entities = pipeline.process(decoded, conversions.time_to_ns(msg.header.stamp), msg.header.frame_id)
         t_processed = time.perf_counter()
-        serialize_message(conversions.entity_frame_to_msg(entities))  # what publish() does before DDS
+        conversions.serialized(conversions.entity_frame_to_msg(entities))  # what publish() does before DDS
         return t_decoded, t_processed, time.perf_counter()
 
     for i in range(min(args.warmup, len(frames))):
@@ -177,10 +177,11 @@ def scene_identity_ms(scene) -> dict[str, float]:
     scene's reference images registered, no hint IDs): what a real detector with a tracker would hand it."""
     import cv2
 
-    from merge_ros.perception.factory import build_pipeline
+    from merge_ros.params import resolve
+    from merge_ros.perception.parameters import PERCEPTION_PARAMETERS, build_pipeline
     from merge_ros.types import seconds_to_ns
 
-    pipeline = build_pipeline({"detector": "annotations", "scene_dir": str(scene.root)})
+    pipeline = build_pipeline(resolve(PERCEPTION_PARAMETERS, {"detector": "annotations", "scene_dir": str(scene.root)}))
     for stamp, path in scene.frames():
         pipeline.process(cv2.imread(str(path)), seconds_to_ns(stamp), "camera")
     stats = pipeline.stats.mean_ms()

@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-BAG_TOPIC = "/camera/image/compressed"
 METHOD = "merge-ros"
 
 
@@ -136,14 +135,16 @@ def run_scene_through_graph(scene, out: Path, args: argparse.Namespace) -> list:
     overrides = graph_overrides(args, scene.root, journal)
     started = time.monotonic()
     if args.offline:
-        from merge_ros.pipeline import merged_sections, run_scene
+        from merge_ros.offline import merged_sections, run_scene
 
         events = run_scene(scene, merged_sections(args.config, overrides), print_event(started))
     else:
         bag = out / "scene_bag"
         summary = import_scene(scene.root, bag)
         print(f"bag: {bag}: {summary.frames} frames, registry {summary.registry}")
-        events = replay_into_graph(bag, overrides, args.rate, args.config)
+        from merge_ros.ros.graph import replay_into_graph
+
+        events = replay_into_graph(bag, overrides, args.rate, args.config, on_event=print_event(time.monotonic()))
     elapsed = time.monotonic() - started
     write_events(out / "events.jsonl", events)
     print(f"{len(events)} grounded events -> {out / 'events.jsonl'}")
@@ -155,43 +156,3 @@ def run_scene_through_graph(scene, out: Path, args: argparse.Namespace) -> list:
         (run / "processing_time.json").write_text(json.dumps({"processing_time": elapsed,
                                                               "images": len(scene.frames())}))
     return events
-
-
-def last_frame_stamp(bag: Path) -> int:
-    from merge_ros.io.bags import BagReader, header_stamp_ns
-
-    with BagReader(bag) as reader:
-        return max((header_stamp_ns(m.msgtype, m.data) or 0 for m in reader.messages([BAG_TOPIC])), default=0)
-
-
-def replay_into_graph(bag: Path, overrides: dict, rate: float, config: Path | None = None,
-                      settle_s: float = 4.0, quiet: bool = False, drain_timeout_s: float = 60.0) -> list:
-    """Replay bag into the four nodes over DDS; return the confirmed events in the order they were published."""
-    from merge_ros.graph import EventSink, Graph
-    from merge_ros.replay import Replayer, ReplayOptions
-
-    graph = Graph(config, overrides)
-    try:
-        show = (lambda event: None) if quiet else print_event(time.monotonic())
-        sink = graph.add("sink", EventSink(show, context=graph.context))
-        graph.start()
-        if not graph.wait_connected():
-            print("warning: not every node of the graph matched its peers in time", file=sys.stderr)
-        replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-            rate=rate, remap={BAG_TOPIC: "/image/compressed"}, clock=False, wait_subscribers=3, reliable=True),
-            context=graph.context))
-        replayer.start()
-        replayer.wait()
-        if replayer.error is not None:
-            raise replayer.error
-        # Perception may still be working through queued frames: wait until the last frame's entities are out,
-        # then let the last candidates pass their confirmation windows (stream time runs on with the wall clock).
-        last = last_frame_stamp(bag)
-        deadline = time.monotonic() + drain_timeout_s
-        while sink.last_entities_ns < last and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(settle_s)
-        return list(sink.events)
-    finally:
-        graph.shutdown()
-

@@ -1,4 +1,4 @@
-"""`merge-ros record TOPIC... -o BAG`: write topics to a rosbag2 (merge_ros.record.Recorder); Ctrl-C closes the bag.
+"""`merge-ros record TOPIC... -o BAG`: write topics to a rosbag2 (merge_ros.ros.record.Recorder); Ctrl-C closes the bag.
 """
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from merge_ros.commands.replay import add_ros_args, init_ros, spin_until, stop_on_signals
+from merge_ros.commands.arguments import add_ros_args
 from merge_ros.io.bags import STORAGES
 
 LOG = logging.getLogger(__name__)
@@ -40,30 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
-
-    from merge_ros.io.bags import BagError
-    from merge_ros.record import Recorder, RecordOptions
+    from merge_ros.ros.record import Recorder, RecordOptions
+    from merge_ros.ros.session import EXIT_BAD_INPUT, run_bag_node
 
     try:
         options = RecordOptions(topics=args.topics, types=dict(args.types), storage=args.storage, stamp=args.stamp,
                                 duration=args.duration, count=args.count)
     except ValueError as exc:
         LOG.error("%s", exc)
-        return 2
-    with stop_on_signals() as stop:
-        init_ros(args.ros_args)
-        try:
-            try:
-                recorder = Recorder(args.output, options)
-            except BagError as exc:
-                LOG.error("%s", exc)
-                return 2
-            interrupted = spin_until(recorder, lambda: recorder.done, stop)
-            recorder.close()
-            LOG.info("%s: %d message(s)%s%s", args.output, recorder.total, " (interrupted)" if interrupted else "",
-                     f", never discovered: {', '.join(recorder.waiting_for)}" if recorder.waiting_for else "")
-            recorder.destroy_node()
-            return 0
-        finally:
-            rclpy.try_shutdown()
+        return EXIT_BAD_INPUT
+
+    def finish(recorder: Recorder, interrupted: bool) -> int:
+        recorder.close()
+        LOG.info("%s: %d message(s)%s%s", args.output, recorder.total, " (interrupted)" if interrupted else "",
+                 f", never discovered: {', '.join(recorder.waiting_for)}" if recorder.waiting_for else "")
+        return 0
+
+    return run_bag_node(args.ros_args, lambda: Recorder(args.output, options), lambda r: r.done, finish)

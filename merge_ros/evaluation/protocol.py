@@ -1,4 +1,4 @@
-"""The GROUND evaluation protocol, as published with the MERGE paper (see shared/ground/README.md).
+"""The GROUND evaluation protocol, as published with the MERGE paper's code release (HRI-EU/merge).
 
 - Idle events are removed from the ground truth.
 - Per person ID, each ground-truth event (in time order) is matched to at most one prediction of the same person

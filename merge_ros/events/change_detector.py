@@ -82,6 +82,15 @@ class _Actor:
 
 
 @dataclass
+class _Contact:
+    """One actor's hands near one object: the debounced contact state and what it was last seen to be."""
+
+    switch: DebouncedSwitch
+    distance: float = np.inf  # last normalised hand-object distance
+    reached: bool = False  # made by a moving hand (reaching for it, not resting next to it)
+
+
+@dataclass
 class _Object:
     entity: Entity
     last_seen_ns: int
@@ -115,10 +124,7 @@ class ChangeDetector:
         self._containers = tuple(s.lower() for s in self.config.container_labels)
         self._actors: dict[str, _Actor] = {}
         self._objects: dict[str, _Object] = {}
-        self._contacts: dict[tuple[str, str], DebouncedSwitch] = {}
-        self._touching: dict[str, set[str]] = {}  # object -> actors whose contact switch is on
-        self._reached: set[tuple[str, str]] = set()  # contacts made by a moving hand (reaching, not resting)
-        self._distance: dict[tuple[str, str], float] = {}  # last normalised hand-object distance per pair
+        self._contacts: dict[tuple[str, str], _Contact] = {}  # (actor, object) pairs whose hands are near
         self._meetings: dict[tuple[str, str], DebouncedSwitch] = {}  # (person, robot)
         self._last_fired: dict[tuple[str, str], int] = {}
         self._last_stamp_ns: int | None = None
@@ -185,13 +191,10 @@ class ChangeDetector:
     def contacts(self) -> dict[str, list[str]]:
         """Objects each actor's hands touch now (actor -> object IDs, sorted)."""
         out: dict[str, list[str]] = {}
-        for (aid, oid), sw in sorted(self._contacts.items()):
-            if sw.on:
+        for (aid, oid), contact in sorted(self._contacts.items()):
+            if contact.switch.on:
                 out.setdefault(aid, []).append(oid)
         return out
-
-    def present_actors(self) -> list[str]:
-        return sorted(aid for aid, a in self._actors.items() if a.present)
 
     # ------------------------------------------------------------------------------------------------- per frame
 
@@ -288,15 +291,15 @@ class ChangeDetector:
         for i, j in sorted(near):
             aid, oid = seen[i].entity.id, oids[j]
             d = float(per_actor[i, j])
-            self._distance[(aid, oid)] = d
-            sw = self._contacts.get((aid, oid))
-            if sw is None:
-                sw = self._contacts[(aid, oid)] = DebouncedSwitch(cfg.contact_frames, cfg.release_frames)
-            if sw.update(d < cfg.contact_enter, d > cfg.contact_exit):
-                self._contact_changed(aid, oid, sw.on)
-            if sw.idle:
+            contact = self._contacts.get((aid, oid))
+            if contact is None:
+                contact = self._contacts[(aid, oid)] = _Contact(DebouncedSwitch(cfg.contact_frames,
+                                                                                cfg.release_frames))
+            contact.distance = d
+            if contact.switch.update(d < cfg.contact_enter, d > cfg.contact_exit):
+                self._contact_changed(aid, oid, contact)
+            if contact.switch.idle:
                 del self._contacts[(aid, oid)]
-                self._distance.pop((aid, oid), None)
 
     def _leave_hidden(self, actors: list[_Actor], objects: dict[str, Entity]) -> None:
         """An object out of sight keeps its contacts, except that of several hands around it (an object hidden
@@ -306,7 +309,7 @@ class ChangeDetector:
         cfg = self.config
         horizon = self._last_stamp_ns - seconds_to_ns(cfg.object_memory_s)
         visible = {a.entity.id: a for a in actors}
-        for oid, who in self._touching.items():
+        for oid, who in sorted(self._touchers().items()):
             if len(who) < 2 or oid in objects or self._objects[oid].last_seen_ns < horizon:
                 continue
             box = self._objects[oid].entity.box
@@ -315,22 +318,31 @@ class ChangeDetector:
             if not any(d <= cfg.contact_exit for d in dist.values()):
                 continue
             for aid, d in dist.items():
-                if self._contacts[(aid, oid)].update(False, d > cfg.contact_exit):
-                    self._contact_changed(aid, oid, False)
+                contact = self._contacts[(aid, oid)]
+                if contact.switch.update(False, d > cfg.contact_exit):
+                    self._contact_changed(aid, oid, contact)
                     del self._contacts[(aid, oid)]
-                    self._distance.pop((aid, oid), None)
 
-    def _contact_changed(self, aid: str, oid: str, on: bool) -> None:
-        touching = self._touching.setdefault(oid, set())
-        if on:
-            if self._hand_moving(aid, oid):
-                self._reached.add((aid, oid))
-            touching.add(aid)
+    def _contact_changed(self, aid: str, oid: str, contact: _Contact) -> None:
+        """The contact's switch just flipped: a reach (made by a moving hand) or a hand letting go."""
+        if contact.switch.on:
+            contact.reached = self._hand_moving(aid, oid)
             self._fire(aid, CONTACT_START, GRASP, oid)
         else:
-            touching.discard(aid)
-            self._reached.discard((aid, oid))
+            contact.reached = False
             self._fire(aid, CONTACT_END, None, oid)
+
+    def _touching(self, oid: str) -> set[str]:
+        """The actors whose hands touch the object now (their contact is on)."""
+        return {aid for (aid, o), contact in self._contacts.items() if o == oid and contact.switch.on}
+
+    def _touchers(self) -> dict[str, set[str]]:
+        """_touching of every touched object at once."""
+        out: dict[str, set[str]] = {}
+        for (aid, oid), contact in self._contacts.items():
+            if contact.switch.on:
+                out.setdefault(oid, set()).add(aid)
+        return out
 
     def _update_meetings(self, actors: dict[str, Entity]) -> None:
         """A robot meets a person: its gripper near one of their hands, or both touching the same object."""
@@ -339,12 +351,13 @@ class ChangeDetector:
         persons = [self._actors[a] for a, e in actors.items() if e.kind == EntityKind.PERSON]
         if not robots or not persons:
             return
-        touched_by_robot = {oid for oid, who in self._touching.items() for r in robots if r.entity.id in who}
+        touchers = self._touchers()
+        touched_by_robot = {oid for oid, who in touchers.items() for r in robots if r.entity.id in who}
         for p in persons:
-            shared_objects = sorted(oid for oid in touched_by_robot if p.entity.id in self._touching[oid])
+            shared_objects = sorted(oid for oid in touched_by_robot if p.entity.id in touchers[oid])
             for r in robots:
                 key = (p.entity.id, r.entity.id)
-                shared = [oid for oid in shared_objects if r.entity.id in self._touching[oid]]
+                shared = [oid for oid in shared_objects if r.entity.id in touchers[oid]]
                 if len(p.hands) and len(r.hands):
                     d = float(np.linalg.norm(p.hands[:, None, :] - r.hands[None, :, :], axis=-1).min()) / p.scale
                 else:
@@ -363,8 +376,9 @@ class ChangeDetector:
 
     def _update_holding(self, objects: dict[str, Entity], now: int) -> None:
         """Who holds what: pick-up, handover, pour and placement from contact, motion and tilt."""
+        touchers = self._touchers()
         for oid, o in self._objects.items():
-            touching = self._touching.get(oid, set())
+            touching = touchers.get(oid, set())
             seen = oid in objects
             if seen and o.hidden_from is not None:
                 self._back_in_sight(o, touching)
@@ -411,7 +425,7 @@ class ChangeDetector:
                 self._check_pour(o)
             return
         others = touching - {o.holder}
-        reached = {b for b in others if (b, o.entity.id) in self._reached}
+        reached = {b for b in others if self._contacts[(b, o.entity.id)].reached}
         if lost and not seen and reached:  # let go of out of sight, with a hand that reached for it still on it
             self._hand_over(o, o.holder, self._closest(reached, o.entity.id))
         elif lost and o.moving.on:
@@ -551,10 +565,6 @@ class ChangeDetector:
             self._fire(aid, ACTOR_LEFT, IDLE)
             for key in [k for k in self._contacts if k[0] == aid]:
                 del self._contacts[key]
-                self._distance.pop(key, None)
-                self._reached.discard(key)
-            for who in self._touching.values():
-                who.discard(aid)
             for key in [k for k in self._meetings if aid in k]:
                 del self._meetings[key]
             for o in self._objects.values():
@@ -566,7 +576,8 @@ class ChangeDetector:
     # ------------------------------------------------------------------------------------------------- helpers
 
     def _closest(self, actor_ids: set[str], oid: str) -> str:
-        return min(sorted(actor_ids), key=lambda aid: self._distance.get((aid, oid), np.inf))
+        return min(sorted(actor_ids), key=lambda aid: self._contacts[(aid, oid)].distance
+                   if (aid, oid) in self._contacts else np.inf)
 
     def _is_robot(self, aid: str) -> bool:
         a = self._actors.get(aid)
@@ -588,7 +599,7 @@ class ChangeDetector:
             self.stats.suppressed_by_cooldown += 1
             return
         self._last_fired[(aid, reason)] = now
-        robot = robot or self._is_robot(aid) or any(self._is_robot(a) for a in self._touching.get(oid, ()))
+        robot = robot or self._is_robot(aid) or any(self._is_robot(a) for a in self._touching(oid))
         self.stats.triggers[reason] += 1
         self._pending.append(Trigger(stamp_ns=now, frame_id=self._frame.frame_id if self._frame else "",
                                      actor_id=aid, reason=reason, tentative_action=action or "", object_id=oid,

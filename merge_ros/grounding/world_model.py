@@ -23,17 +23,16 @@ the latest `history_limit` events, while the journal on disk keeps every one and
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from itertools import islice
-from typing import Any
 
 from merge_ros.grounding.arbiter import CandidateArbiter
 from merge_ros.grounding.journal import Journal
 from merge_ros.grounding.query import select_events
 from merge_ros.grounding.relations import RelationState
+from merge_ros.params import check_fields, param
 from merge_ros.types import (
     RELATION_IN,
     RELATION_ON,
@@ -45,6 +44,7 @@ from merge_ros.types import (
     Event,
     Relation,
     SceneState,
+    StageStep,
     seconds_to_ns,
 )
 from merge_ros.vocabulary import ACTIONS, HOLD, IDLE
@@ -54,44 +54,33 @@ LOG = logging.getLogger(__name__)
 RECENT_FOR_DEDUP = 64  # confirmed events searched for a late repeat (a few seconds of a busy scene)
 
 
-def _param(default: Any, description: str, low: float | None = None, high: float | None = None) -> Any:
-    """A config field whose description and range become the grounding node's parameter declaration."""
-    return field(default=default, metadata={"description": description, "range": (low, high)})
-
-
 @dataclass
 class GroundingConfig:
-    confirm_s: float = _param(
+    confirm_s: float = param(
         0.3, "a candidate must stand unchallenged this long (stream time) before it is confirmed, unless a "
         "second source confirms it sooner; filters one-frame flicker", 0.0, 60.0)
-    confirm_frames: int = _param(
+    confirm_frames: int = param(
         2, "and for this many entity frames after its stamp (waived when frames stop arriving)", 0, 1000)
-    min_confidence: float = _param(0.2, "candidates below this confidence are rejected", 0.0, 1.0)
-    perception_priority: float = _param(
+    min_confidence: float = param(0.2, "candidates below this confidence are rejected", 0.0, 1.0)
+    perception_priority: float = param(
         0.5, "source priority of perception candidates: weight = priority x confidence decides contradictions",
         0.0, 1.0)
-    vlm_priority: float = _param(1.0, "source priority of VLM candidates (see perception_priority)", 0.0, 1.0)
-    other_priority: float = _param(0.5, "source priority of candidates from any other source", 0.0, 1.0)
-    fuse_window_s: float = _param(
+    vlm_priority: float = param(1.0, "source priority of VLM candidates (see perception_priority)", 0.0, 1.0)
+    other_priority: float = param(0.5, "source priority of candidates from any other source", 0.0, 1.0)
+    fuse_window_s: float = param(
         1.0, "a VLM candidate confirms or corrects the actor's pending perception candidate within this time "
         "(or when both carry the same trigger_id)", 0.0, 60.0)
-    vlm_wait_s: float = _param(
+    vlm_wait_s: float = param(
         2.0, "a perception candidate with a trigger_id waits up to this long (stream time) for the VLM's answer "
         "before it confirms on its own; 0 = do not wait", 0.0, 60.0)
-    redundant_hold: bool = _param(True, "'hold X' while the actor already holds X is a state refresh, not an event")
-    history_limit: int = _param(
+    redundant_hold: bool = param(True, "'hold X' while the actor already holds X is a state refresh, not an event")
+    history_limit: int = param(
         10000, "confirmed events kept in memory (the journal keeps all and answers older queries)", 1, 10_000_000)
-    prune_after_s: float = _param(
+    prune_after_s: float = param(
         120.0, "entities unseen this long leave the live scene (history keeps them); 0 = never", 0.0, 1e6)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            low, high = f.metadata["range"]
-            if isinstance(value, bool):
-                continue
-            if not isinstance(value, (int, float)) or math.isnan(value) or not low <= value <= high:
-                raise ValueError(f"grounding {f.name} must be in [{low}, {high}], got {value!r}")
+        check_fields(self)
 
     def priority(self, source: str) -> float:
         return {SOURCE_PERCEPTION: self.perception_priority, SOURCE_VLM: self.vlm_priority}.get(
@@ -158,9 +147,27 @@ class WorldModel:
         self._prune()
         return confirmed
 
+    def step(self, step: StageStep) -> list[Event]:
+        """Take one step of the event stage's stream: its entity frame, then its candidates in order, then confirm
+        what has persisted up to its stamp. Live and offline, grounding is fed this way only, so the same stream
+        gives the same events. Returns the events confirmed by this step."""
+        confirmed: list[Event] = []
+        if step.frame is not None:
+            self.observe(step.frame)
+        for candidate in step.candidates:
+            confirmed += self.add_candidate(candidate)
+        if step.frame is not None:
+            confirmed += self.flush(step.stamp_ns)
+        return confirmed
+
     def finish(self) -> list[Event]:
         """End of stream: confirm every pending candidate (nothing can contradict them any more)."""
         return self._confirm(self._arbiter.drain())
+
+    def close(self) -> None:
+        """Close the journal (every event in it is already flushed)."""
+        if self.journal is not None:
+            self.journal.close()
 
     # --- queries -----------------------------------------------------------------------------------------------
     @property

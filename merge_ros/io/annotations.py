@@ -19,10 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from merge_ros.types import Box, Entity, EntityKind, Keypoint, seconds_to_ns
-
-KIND_NAMES = {EntityKind.PERSON: "person", EntityKind.ROBOT: "robot", EntityKind.OBJECT: "object"}
-KINDS_BY_NAME = {v: k for k, v in KIND_NAMES.items()}
+from merge_ros.types import KIND_NAMES, KINDS_BY_NAME, Box, Entity, EntityKind, Keypoint, seconds_to_ns
 
 
 @dataclass

@@ -34,20 +34,11 @@ import numpy as np
 from merge_ros.io.bags import BagReader, TopicQos, create_writer, offered_profile
 from merge_ros.io.rostypes import typestore
 from merge_ros.io.scene_folder import NotASceneError, SceneFolder
-from merge_ros.types import NS_PER_S, seconds_to_ns
+from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, CAMERA_FRAME, GROUND_TRUTH_TOPIC
+from merge_ros.types import KIND_NAMES, NS_PER_S, EntityKind, seconds_to_ns
 
 log = logging.getLogger(__name__)
 
-IMAGE_TOPIC = "/camera/image/compressed"
-CAMERA_FRAME = "camera"
-GROUND_TRUTH_TOPIC = "/ground_truth"
-# Kind names as in merge_ros.io.annotations (KIND_NAMES values).
-REGISTRY_TOPICS: dict[str, str] = {
-    "object": "/registry/objects",
-    "person": "/registry/persons",
-    "robot": "/registry/robots",
-}
-LATCHED_TOPICS: frozenset[str] = frozenset([*REGISTRY_TOPICS.values(), GROUND_TRUTH_TOPIC])
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 STRING_TYPE = "std_msgs/msg/String"
 FRAME_QOS = TopicQos(reliable=False, transient_local=False)
@@ -85,8 +76,9 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
     frames = _readable(((seconds_to_ns(stamp), path) for stamp, path in scene.frames()), skipped)
     if not frames:
         raise NotASceneError(f"{scene.root}: no frame in images/ is a JPEG or PNG file")
-    references = {"object": scene.object_images(), "person": scene.person_images(), "robot": scene.robot_images()}
-    registry = {kind: _readable(references[kind].items(), skipped) for kind in REGISTRY_TOPICS}
+    references = {EntityKind.OBJECT: scene.object_images(), EntityKind.PERSON: scene.person_images(),
+                  EntityKind.ROBOT: scene.robot_images()}
+    registry = {kind: _readable(references[kind].items(), skipped) for kind in BAG_REGISTRY_TOPICS}
     ground_truth = None
     if scene.ground_truth_path.is_file():
         try:
@@ -104,7 +96,7 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
         for kind, instances in registry.items():
             if instances:
                 latched = offered_profile(TopicQos(reliable=True, transient_local=True, depth=len(instances)))
-                conn = writer.add_connection(REGISTRY_TOPICS[kind], COMPRESSED_TYPE, typestore=store,
+                conn = writer.add_connection(BAG_REGISTRY_TOPICS[kind], COMPRESSED_TYPE, typestore=store,
                                              offered_qos_profiles=[latched])
                 for instance_id, (fmt, path) in instances:
                     writer.write(conn, first_ns, _compressed_cdr(first_ns, instance_id, fmt, path))
@@ -114,7 +106,7 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
                                          offered_qos_profiles=[latched])
             writer.write(conn, first_ns, store.serialize_cdr(store.types[STRING_TYPE](data=ground_truth),
                                                              STRING_TYPE))
-        conn = writer.add_connection(IMAGE_TOPIC, COMPRESSED_TYPE, typestore=store,
+        conn = writer.add_connection(BAG_IMAGE_TOPIC, COMPRESSED_TYPE, typestore=store,
                                      offered_qos_profiles=[offered_profile(FRAME_QOS)])
         for stamp_ns, (fmt, path) in frames:
             writer.write(conn, stamp_ns, _compressed_cdr(stamp_ns, CAMERA_FRAME, fmt, path))
@@ -124,7 +116,8 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
         raise
     writer.close()
     return ImportSummary(Path(bag_path), len(frames), first_ns, frames[-1][0],
-                         {kind: len(items) for kind, items in registry.items()}, ground_truth is not None, skipped)
+                         {KIND_NAMES[kind]: len(items) for kind, items in registry.items()}, ground_truth is not None,
+                         skipped)
 
 
 def read_registry(bag: Path | str) -> dict[str, dict[str, bytes]]:
@@ -133,8 +126,8 @@ def read_registry(bag: Path | str) -> dict[str, dict[str, bytes]]:
     Every kind is present (empty when the bag has none); a later message for an ID replaces an earlier one.
     """
     store = typestore()
-    kinds = {topic: kind for kind, topic in REGISTRY_TOPICS.items()}
-    out: dict[str, dict[str, bytes]] = {kind: {} for kind in REGISTRY_TOPICS}
+    kinds = {topic: KIND_NAMES[kind] for kind, topic in BAG_REGISTRY_TOPICS.items()}
+    out: dict[str, dict[str, bytes]] = {name: {} for name in kinds.values()}
     with BagReader(bag) as reader:
         for msg in reader.messages(kinds):
             image = store.deserialize_cdr(msg.data, msg.msgtype)

@@ -1,7 +1,8 @@
 """Conversion between image messages' fields and numpy arrays (the part of cv_bridge this package needs).
 
-PyPI has no working cv_bridge for ROS 2 (ENVIRONMENT.md), so this module converts sensor_msgs/Image and
-CompressedImage contents itself, from plain fields, so that it is usable without rclpy and testable.
+PyPI has no working cv_bridge for ROS 2 (the unofficial `cv-bridge` port is ROS 1's, and wrong for 16UC1), so
+this module converts sensor_msgs/Image and CompressedImage contents itself, from plain fields, so that it is
+usable without rclpy and testable.
 Every failure raises ImageError with a message that says what was wrong with the input.
 """
 from __future__ import annotations

@@ -5,8 +5,17 @@ Synthetic scenes use the same layout plus annotations.jsonl (merge_ros.io.annota
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import cv2
+import numpy as np
+
+from merge_ros.types import EntityKind
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -52,6 +61,21 @@ class SceneFolder:
 
     def robot_images(self) -> dict[str, Path]:
         return {p.stem: p for p in _images(self.root / "robot_images")}
+
+    def references(self, kinds: tuple[EntityKind, ...] = tuple(EntityKind)
+                   ) -> Iterator[tuple[EntityKind, str, np.ndarray]]:
+        """(kind, ID, BGR image) of every reference image of the given kinds: the one loader of the registered
+        instances, for the identity gallery and the prompt's reference crops alike. An unreadable image is
+        logged and skipped."""
+        folders = {EntityKind.OBJECT: self.object_images, EntityKind.PERSON: self.person_images,
+                   EntityKind.ROBOT: self.robot_images}
+        for kind in kinds:
+            for instance_id, path in folders[kind]().items():
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None or not image.size:
+                    log.warning("%s: unreadable reference image, %s skipped", path, instance_id)
+                    continue
+                yield kind, instance_id, image
 
     @property
     def ground_truth_path(self) -> Path:

@@ -14,20 +14,25 @@ from pathlib import Path
 import numpy as np
 
 from merge_ros.io.annotations import AnnotatedFrame, read_annotations
-from merge_ros.params import ParameterError
+from merge_ros.params import ParameterError, check_fields, param
 from merge_ros.perception.detection import Detection
 from merge_ros.types import seconds_to_ns
 
 
 @dataclass
 class AnnotationsConfig:
-    annotations_file: str
-    # A frame matches the annotated line nearest in time, if it is within this many seconds.
-    tolerance_s: float = 0.01
-    # Pass each annotation's true ID as Detection.hint_id.
+    """The detector's settings; the param() fields are parameters of perception_node."""
+
+    annotations_file: str = param("", "annotations.jsonl for the annotations detector ('' = the one in scene_dir)")
+    annotations_tolerance: float = param(
+        0.01, "seconds between a frame's stamp and an annotated line's within which they match", 0.0, 10.0)
+    scramble_track_ids: bool = param(False, "annotations detector: a new raw track ID after every gap (a weak "
+                                            "tracker, for the ID-switch figure)")
+    # Pass each annotation's true ID as Detection.hint_id (perception_node: identity.use_hint_ids).
     hint_ids: bool = False
-    # Replace the file's track IDs by new ones whenever an instance was absent from the previous line.
-    scramble_track_ids: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class AnnotationsDetector:
@@ -48,7 +53,7 @@ class AnnotationsDetector:
             raise ParameterError("annotations_file", f"{path} holds no annotated frame")
         self._frames = frames
         self._stamps = np.array([f.stamp_ns for f in frames], dtype=np.int64)
-        self._tolerance_ns = seconds_to_ns(config.tolerance_s)
+        self._tolerance_ns = seconds_to_ns(config.annotations_tolerance)
         self._track_ids = _scrambled_track_ids(frames) if config.scramble_track_ids else [
             [e.track_id for e in f.entities] for f in frames]
         self.unmatched = 0

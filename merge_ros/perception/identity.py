@@ -28,33 +28,23 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from merge_ros.io.scene_folder import SceneFolder
+from merge_ros.params import check_fields, param
 from merge_ros.perception.detection import Detection
 from merge_ros.perception.embedding import Embedder, framing_quality
-from merge_ros.types import NS_PER_S, Box, Entity, EntityKind
+from merge_ros.types import KIND_NAMES, NS_PER_S, Box, Entity, EntityKind
 
 log = logging.getLogger(__name__)
 
-ID_PREFIX = {EntityKind.PERSON: "person", EntityKind.ROBOT: "robot", EntityKind.OBJECT: "object"}
 # Labels that say nothing beyond the kind; they never conflict with a detector's class name.
-GENERIC_LABELS = frozenset({"", *ID_PREFIX.values()})
+GENERIC_LABELS = frozenset({"", *KIND_NAMES.values()})
 _INFEASIBLE = 1e6
 _MIN_PATCH_PX = 4
-
-
-def _param(default, description: str, lo: float | None = None, hi: float | None = None):
-    """A config field that perception_node declares as the parameter identity.<name> with this description."""
-    meta = {"description": description}
-    if lo is not None:
-        meta["range"] = (lo, hi)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -68,52 +58,48 @@ class IdentityConfig:
     position tells apart). Values outside a field's range raise ValueError.
     """
 
-    use_hint_ids: bool = _param(False, "use a detection's hint_id (e.g. the annotations' true ID) as its ID")
-    match_similarity: float = _param(
+    use_hint_ids: bool = param(False, "use a detection's hint_id (e.g. the annotations' true ID) as its ID")
+    match_similarity: float = param(
         0.65, "appearance score at or above which a detection is an identity seen before", 0.0, 1.0)
-    min_view_similarity: float = _param(
+    min_view_similarity: float = param(
         0.5, "an observation less alike than this to every identity of its kind is a poor view: it goes to the "
         "most alike free identity instead of founding a new one", 0.0, 1.0)
-    update_similarity: float = _param(
+    update_similarity: float = param(
         0.65, "a match at least this alike adds the observation to the identity's gallery", 0.0, 1.0)
-    duplicate_similarity: float = _param(
+    duplicate_similarity: float = param(
         0.97, "an observation this alike to one already in the gallery adds nothing and is not stored", 0.0, 1.0)
-    gallery_size: int = _param(16, "observed embeddings kept per identity (besides registered ones)", 1, 1000)
-    position_weight: float = _param(
+    gallery_size: int = param(16, "observed embeddings kept per identity (besides registered ones)", 1, 1000)
+    position_weight: float = param(
         1.0, "weight of the position term: +weight where a just-seen identity was (or was heading), 0 at the "
         "edge of where it may have moved since, -weight beyond twice that", 0.0, 10.0)
-    position_horizon_s: float = _param(
+    position_horizon_s: float = param(
         1.5, "seconds over which position evidence fades after an identity was last seen", 0.001, 3600.0)
-    position_speed: float = _param(
+    position_speed: float = param(
         2.0, "box diagonals per second an instance may move while unseen (widens the position term)", 0.0, 100.0)
-    position_tie: float = _param(
+    position_tie: float = param(
         0.3, "position can favour an identity only over others at most this much more alike in appearance",
         0.0, 2.0)
-    label_penalty: float = _param(
+    label_penalty: float = param(
         0.3, "score penalty when a detection's class differs from an identity's (generic labels never differ)",
         0.0, 10.0)
-    switch_margin: float = _param(
+    switch_margin: float = param(
         0.1, "a re-embedded track leaves its identity only for another that matches and is this much more alike",
         0.0, 1.0)
-    track_timeout_s: float = _param(
+    track_timeout_s: float = param(
         2.0, "seconds after which an unseen tracker ID's binding to a persistent ID is forgotten", 0.0, 3600.0)
-    refresh_interval_s: float = _param(
+    refresh_interval_s: float = param(
         20.0, "re-embed a tracked detection at least this often (0 = every frame, within the budget)", 0.0, 3600.0)
-    max_verifications_per_frame: int = _param(
+    max_verifications_per_frame: int = param(
         1, "tracked detections re-embedded per frame at most (those in doubt first, then the oldest)", 0, 1000)
-    doubt_iou: float = _param(
+    doubt_iou: float = param(
         0.4, "a track whose box starts or stops overlapping another of its kind this much (IoU) is in doubt and "
         "re-embedded first", 0.0, 1.0)
-    min_framing_quality: float = _param(
+    min_framing_quality: float = param(
         0.62, "a detection framed worse than this (embedding.framing_quality: its box's middle hardly stands out "
         "from its border) never founds a new identity while a free one of its kind exists (0 = off)", 0.0, 1.0)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            lo_hi = f.metadata.get("range")
-            value = getattr(self, f.name)
-            if lo_hi is not None and not lo_hi[0] <= value <= lo_hi[1]:
-                raise ValueError(f"IdentityConfig.{f.name} = {value!r} is outside [{lo_hi[0]}, {lo_hi[1]}]")
+        check_fields(self)
 
 
 @dataclass
@@ -457,7 +443,7 @@ class IdentityGallery:
     def _next_id(self, kind: EntityKind) -> str:
         while True:
             self._counters[kind] += 1
-            candidate = f"{ID_PREFIX[kind]}_{self._counters[kind]}"
+            candidate = f"{KIND_NAMES[kind]}_{self._counters[kind]}"
             if candidate not in self._identities:
                 return candidate
 
@@ -518,21 +504,10 @@ def _labels_conflict(a: str, b: str) -> bool:
 def register_scene(gallery: IdentityGallery, scene: SceneFolder) -> int:
     """Register a scene's reference images (object_images/, person_images/, robot_images/; IDs = file stems).
 
-    Returns how many were registered; an unreadable image is logged and skipped.
+    Returns how many were registered; an unreadable image is logged and skipped (SceneFolder.references).
     """
     count = 0
-    for kind, images in ((EntityKind.OBJECT, scene.object_images()), (EntityKind.PERSON, scene.person_images()),
-                         (EntityKind.ROBOT, scene.robot_images())):
-        for instance_id, path in images.items():
-            image = _read_image(path)
-            if image is None:
-                log.warning("%s: unreadable reference image, %s not registered", path, instance_id)
-                continue
-            gallery.register(instance_id, kind, ID_PREFIX[kind], image)
-            count += 1
+    for kind, instance_id, image in scene.references():
+        gallery.register(instance_id, kind, KIND_NAMES[kind], image)
+        count += 1
     return count
-
-
-def _read_image(path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return image if image is not None and image.size else None

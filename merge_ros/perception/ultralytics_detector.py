@@ -7,13 +7,13 @@ contain a person, and not at all when the detection model is itself a pose model
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from merge_ros.params import ParameterError
+from merge_ros.params import ParameterError, check_fields, param
 from merge_ros.perception.detection import Detection
 from merge_ros.types import Box, EntityKind, Keypoint
 
@@ -25,20 +25,28 @@ WRIST_KEYPOINTS: dict[int, str] = {9: "left_wrist", 10: "right_wrist"}
 
 @dataclass
 class UltralyticsConfig:
-    """Field names equal the perception_node parameters they come from (see merge_ros.perception.factory)."""
+    """The detector's settings; each field is a parameter of perception_node."""
 
-    model: str = "yolo11n.pt"
-    pose_model: str = ""
-    device: str = "cpu"
-    imgsz: int = 640
-    conf: float = 0.25
-    iou: float = 0.7
-    max_det: int = 100
-    classes: list[str] = field(default_factory=list)
-    robot_classes: list[str] = field(default_factory=list)
-    half: bool = False
-    tracker: str = "bytetrack.yaml"
-    pose_iou: float = 0.5
+    model: str = param("yolo11n.pt", "Ultralytics model: a file (.pt, .onnx, .engine, .yaml) or a name it can "
+                                     "download (YOLO, RT-DETR, YOLO-World, YOLOE)")
+    pose_model: str = param("yolo11n-pose.pt", "Ultralytics pose model giving persons' wrists ('' = none; unused "
+                                               "when model is itself a pose model); runs only on frames with a person")
+    device: str = param("cpu", "torch device of the models: cpu, cuda:0, ...")
+    imgsz: int = param(640, "inference image size in pixels (longest side)", 32, 4096)
+    conf: float = param(0.25, "minimum detection confidence", 0.0, 1.0)
+    iou: float = param(0.7, "IoU threshold of non-maximum suppression", 0.0, 1.0)
+    max_det: int = param(100, "maximum detections per frame", 1, 1000)
+    classes: tuple[str, ...] = param((), "class names to keep ([] = all); for YOLO-World/YOLOE these are the "
+                                         "open-vocabulary prompts. robot_classes are kept as well")
+    robot_classes: tuple[str, ...] = param((), "class names (or prompts) whose detections are robots (ROBOT actors)")
+    half: bool = param(False, "half-precision inference (CUDA only)")
+    tracker: str = param("bytetrack.yaml", "Ultralytics tracker configuration: bytetrack.yaml, botsort.yaml or a "
+                                           "path ('' = no tracking, track_id -1)")
+    pose_iou: float = param(0.5, "minimum IoU between a pose box and a person box to give the person its wrists",
+                            0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def load_model(path: str, parameter: str) -> Any:

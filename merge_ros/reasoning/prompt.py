@@ -23,6 +23,7 @@ import numpy as np
 
 from merge_ros.events import tentative
 from merge_ros.io.scene_folder import SceneFolder
+from merge_ros.params import check_fields, param
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, ReasonRequest, Trigger, seconds_to_ns
 from merge_ros.vocabulary import ACTIONS
 
@@ -65,16 +66,27 @@ REASON_TEXT: dict[str, str] = {
 
 @dataclass
 class PromptConfig:
-    """How much of the scene goes into a request (event_node declares each field as a parameter)."""
+    """How much of the scene goes into a request (each field is a parameter of event_node)."""
 
-    frames: int = 4
-    frame_interval_s: float = 0.25
-    max_side: int = 512
-    crop_max_side: int = 256
-    crop_margin: float = 0.15
-    max_objects: int = 12
-    sync_tolerance_s: float = 0.05
-    buffer_frames: int = 32
+    frames: int = param(4, "camera frames per VLM request (the last N, oldest first)", 1, 16)
+    frame_interval_s: float = param(
+        0.25, "least time between the frames of a request, so they span the action rather than a few "
+        "milliseconds", 0.0, 10.0)
+    max_side: int = param(512, "longest side in pixels of the frames sent to the VLM", 64, 4096)
+    crop_max_side: int = param(256, "longest side in pixels of object and actor crops", 32, 4096)
+    crop_margin: float = param(
+        0.15, "actor crops grow by this fraction of the box on each side (hands, the objects next to them)",
+        0.0, 2.0)
+    max_objects: int = param(
+        12, "most object instances (reference crops) per request, nearest the actor first", 0, 64)
+    sync_tolerance_s: float = param(
+        0.05, "a camera frame matches an entity frame when their header stamps differ by at most this", 0.0, 5.0)
+    buffer_frames: int = param(
+        32, "camera frames kept for requests (enough to cover frames x frame_interval_s at the camera rate)",
+        1, 1000)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -139,7 +151,7 @@ class RequestBuilder:
 
     def __init__(self, config: PromptConfig | None = None) -> None:
         self.config = config or PromptConfig()
-        self._frames: deque[_Frame] = deque(maxlen=max(1, self.config.buffer_frames))
+        self._frames: deque[_Frame] = deque(maxlen=self.config.buffer_frames)
         self._references: dict[str, tuple[str, np.ndarray]] = {}
         self.bad_frames = 0  # lazy frames that could not be decoded
 
@@ -171,11 +183,7 @@ class RequestBuilder:
     def load_references(self, scene_dir: Path | str) -> list[str]:
         """Register object_images/<id>.jpg of a GROUND-format folder; return the IDs registered."""
         loaded = []
-        for object_id, path in SceneFolder(Path(scene_dir)).object_images().items():
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("skipping unreadable reference image %s", path)
-                continue
+        for _, object_id, image in SceneFolder(Path(scene_dir)).references((EntityKind.OBJECT,)):
             self.register_reference(object_id, image)
             loaded.append(object_id)
         return loaded

@@ -299,8 +299,3 @@ class Script:
         a = self.world.actors[actor]
         hand = a.hands()[0]
         return self.world.rest_hand(a, hand, self.body_x(actor) if a.kind == PERSON else 0.0)
-
-    def sync(self, *actors: str) -> None:
-        t = max(self.cursor[a] for a in actors)
-        for a in actors:
-            self.wait_until(a, t)

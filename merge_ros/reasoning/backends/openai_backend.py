@@ -16,34 +16,29 @@ import httpx
 
 from merge_ros.io.images import bgr8_to_compressed
 from merge_ros.reasoning.backends.base import BackendFailure, BackendLoadError, TextBackend, TransientError
+from merge_ros.reasoning.parameters import BackendConfig
 from merge_ros.reasoning.prompt import answer_schema
 from merge_ros.reasoning.status import ERROR_TIMEOUT
 from merge_ros.types import ReasonRequest
 
 log = logging.getLogger(__name__)
 
-JSON_MODES = ("schema", "object", "off")
-
 
 class OpenAIBackend(TextBackend):
     name = "openai"
 
-    def __init__(self, base_url: str, model: str = "", api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0,
-                 max_new_tokens: int = 512, json_mode: str = "schema", retries: int = 2, backoff_s: float = 0.5,
-                 jpeg_quality: int = 90) -> None:
-        super().__init__(retries, backoff_s)
-        if not base_url:
+    def __init__(self, config: BackendConfig, jpeg_quality: int = 90) -> None:
+        super().__init__(config.retries, config.backoff_s)
+        if not config.base_url:
             raise BackendLoadError("openai backend: parameter 'base_url' is empty (e.g. http://127.0.0.1:8000/v1)")
-        if json_mode not in JSON_MODES:
-            raise BackendLoadError(f"openai backend: json_mode {json_mode!r} is not one of {', '.join(JSON_MODES)}")
-        key = os.environ.get(api_key_env, "") if api_key_env else ""
+        key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.json_mode = json_mode
-        self.max_new_tokens = int(max_new_tokens)
+        self.base_url = config.base_url.rstrip("/")
+        self.model = config.model
+        self.json_mode = config.json_mode
+        self.max_new_tokens = config.max_new_tokens
         self.jpeg_quality = int(jpeg_quality)
-        self._client = httpx.Client(base_url=self.base_url + "/", headers=headers, timeout=timeout_s)
+        self._client = httpx.Client(base_url=self.base_url + "/", headers=headers, timeout=config.timeout_s)
 
     def close(self) -> None:
         self._client.close()

@@ -11,24 +11,20 @@ import logging
 import numpy as np
 
 from merge_ros.reasoning.backends.base import BackendLoadError, TextBackend
+from merge_ros.reasoning.parameters import BackendConfig
 from merge_ros.types import ReasonRequest
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-
-
 class TransformersBackend(TextBackend):
     name = "transformers"
 
-    def __init__(self, model: str, device: str = "cpu", dtype: str = "auto", max_new_tokens: int = 256,
-                 retries: int = 0, backoff_s: float = 0.5) -> None:
-        super().__init__(retries, backoff_s)
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config.retries, config.backoff_s)
+        model, device, dtype = config.model, config.device, config.dtype
         if not model:
             raise BackendLoadError("transformers backend: parameter 'model' is empty (give a model id or a local path)")
-        if dtype not in DTYPES:
-            raise BackendLoadError(f"transformers backend: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-        self.max_new_tokens = int(max_new_tokens)
+        self.max_new_tokens = config.max_new_tokens
         try:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor

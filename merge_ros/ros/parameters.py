@@ -43,4 +43,4 @@ def declare(node: Node, name: str, param: Param) -> Any:
 def declare_all(node: Node, table: Table) -> dict[str, Any]:
     """Declare every parameter of table on node; return their values, checked against the table
     (merge_ros.params.ParameterError, a ValueError naming the parameter)."""
-    return resolve(table, {name: declare(node, name, param) for name, param in table.items()})
+    return resolve(table, {name: declare(node, name, param) for name, param in table.items()}, node.get_name())

@@ -1,4 +1,4 @@
-"""Test doubles and offline stand-ins for the reasoning path; never used by default.
+"""Test doubles and offline stand-ins for the reasoning path (tests only).
 
 - FakeVlmBackend: a text backend that answers from a script (texts, exceptions, delays), for dispatcher and node
   tests that need a model to be slow, crash or answer nonsense on cue.

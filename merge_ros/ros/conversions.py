@@ -1,12 +1,13 @@
 """The one place where core types (merge_ros.types) become ROS messages and back.
 
-Imports the generated message classes but not rclpy, so it is usable (and tested) without a running node.
-Every pair is exact: to_msg(from_msg(m)) == m field by field.
+Every pair is exact: to_msg(from_msg(m)) == m field by field. It needs the generated message classes but no
+running node.
 """
 from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -19,6 +20,7 @@ from merge_ros.msg import Keypoint2D as KeypointMsg
 from merge_ros.msg import ReasoningStatus as ReasoningStatusMsg
 from merge_ros.msg import Relation as RelationMsg
 from merge_ros.msg import SceneState as SceneStateMsg
+from merge_ros.msg import StageStep as StageStepMsg
 from merge_ros.msg import Trigger as TriggerMsg
 from merge_ros.srv import Reason
 from merge_ros.types import (
@@ -34,8 +36,14 @@ from merge_ros.types import (
     ReasonResult,
     Relation,
     SceneState,
+    StageStep,
     Trigger,
 )
+
+
+def serialized(msg) -> bytes:
+    """The CDR bytes publish() hands to DDS for msg: what a node pays per message before the middleware."""
+    return serialize_message(msg)
 
 
 def time_to_ns(t: Time) -> int:
@@ -122,6 +130,18 @@ def event_from_msg(m: EventMsg) -> Event:
         confidence=m.confidence, source=m.source, event_id=m.event_id, trigger_id=m.trigger_id,
         frame_id=m.header.frame_id,
     )
+
+
+def stage_step_to_msg(s: StageStep) -> StageStepMsg:
+    return StageStepMsg(header=header(s.stamp_ns, s.frame_id), has_frame=s.frame is not None,
+                        entities=[entity_to_msg(e) for e in s.frame.entities] if s.frame is not None else [],
+                        candidates=[event_to_msg(e) for e in s.candidates])
+
+
+def stage_step_from_msg(m: StageStepMsg) -> StageStep:
+    stamp = time_to_ns(m.header.stamp)
+    frame = EntityFrame(stamp, m.header.frame_id, [entity_from_msg(e) for e in m.entities]) if m.has_frame else None
+    return StageStep(stamp, m.header.frame_id, frame, [event_from_msg(e) for e in m.candidates])
 
 
 def relation_to_msg(r: Relation) -> RelationMsg:

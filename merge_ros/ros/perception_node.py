@@ -18,32 +18,19 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from merge_ros import conversions
-from merge_ros.io.annotations import KIND_NAMES
 from merge_ros.io.images import ImageError
 from merge_ros.msg import EntityArray
-from merge_ros.nodes.entry import run_node
-from merge_ros.nodes.parameters import declare_all
-from merge_ros.nodes.registry import subscribe_registry
-from merge_ros.perception.factory import PERCEPTION_PARAMETERS, build_pipeline
-from merge_ros.types import EntityKind
-
-# Latest frame only: a slow detector must never work through a backlog.
-IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
-
-
-def image_qos(frame_queue: int, reliable: bool = False) -> QoSProfile:
-    """IMAGE_QOS, with the reader keeping as many samples as the node's frame queue (and reliable for replays)."""
-    return QoSProfile(depth=frame_queue, history=IMAGE_QOS.history,
-                      reliability=ReliabilityPolicy.RELIABLE if reliable else IMAGE_QOS.reliability,
-                      durability=IMAGE_QOS.durability)
-# Every processed frame's entities matter downstream (event detection keeps state across frames).
-ENTITIES_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-LOG_THROTTLE_S = 5.0
+from merge_ros.params import config_of
+from merge_ros.perception.parameters import PERCEPTION_PARAMETERS, PerceptionNodeConfig, build_pipeline
+from merge_ros.ros import conversions
+from merge_ros.ros.entry import run_node
+from merge_ros.ros.parameters import declare_all
+from merge_ros.ros.qos import LOG_THROTTLE_S, STREAM_QOS, image_qos, subscribe_camera
+from merge_ros.ros.registry import subscribe_registry
+from merge_ros.topics import DIAGNOSTICS, ENTITIES, CameraInput
+from merge_ros.types import KIND_NAMES, EntityKind
 
 
 @dataclass
@@ -65,20 +52,19 @@ class PerceptionNode(Node):
         self.add_on_set_parameters_callback(self._refuse_changes)
         self.counters = FrameCounters()
         self.last_error = ""
-        compressed = bool(self.params["compressed"])
-        self._pending: deque[Image | CompressedImage] = deque(maxlen=self.params["frame_queue"])
+        settings = config_of(PerceptionNodeConfig, self.params)
+        self._pending: deque[Image | CompressedImage] = deque(maxlen=settings.frame_queue)
         self._registrations: deque[tuple[EntityKind, str, np.ndarray]] = deque()
         self.registered: list[str] = []
-        self._sub = self.create_subscription(CompressedImage if compressed else Image,
-                                             "image/compressed" if compressed else "image", self._on_image,
-                                             image_qos(self.params["frame_queue"], self.params["reliable_images"]))
-        self._pub = self.create_publisher(EntityArray, "entities", ENTITIES_QOS)
+        self._sub = subscribe_camera(self, config_of(CameraInput, self.params), self._on_image,
+                                     image_qos(settings.frame_queue, settings.reliable_images))
+        self._pub = self.create_publisher(EntityArray, ENTITIES, STREAM_QOS)
         subscribe_registry(self, self._on_registered)
         self._diag_pub = None
-        if self.params["diagnostics_period"] > 0:
-            self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 1)
+        if settings.diagnostics_period > 0:
+            self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 1)
             self._diag_last = (time.monotonic(), asdict(self.counters))
-            self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
+            self.create_timer(settings.diagnostics_period, self._publish_diagnostics)
         self._wake = threading.Condition()
         self._stopping = False
         self._worker = threading.Thread(target=self._work, name="perception_worker", daemon=True)

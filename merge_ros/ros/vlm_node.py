@@ -11,23 +11,21 @@ from __future__ import annotations
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from merge_ros import conversions as cv
 from merge_ros.io.images import ImageError
 from merge_ros.msg import ReasoningStatus
-from merge_ros.nodes.entry import run_node
-from merge_ros.nodes.parameters import declare_all
+from merge_ros.params import config_of
 from merge_ros.reasoning.backends import BackendLoadError, VlmBackend
-from merge_ros.reasoning.backends.parameters import VLM_PARAMETERS, backend_from_params, deadline_s
+from merge_ros.reasoning.parameters import VLM_PARAMETERS, BackendConfig, build_backend
 from merge_ros.reasoning.status import ERROR_BAD_REQUEST, ReasoningCounters, failure
 from merge_ros.reasoning.worker import BackendWorker
+from merge_ros.ros import conversions
+from merge_ros.ros.entry import run_node
+from merge_ros.ros.parameters import declare_all
+from merge_ros.ros.qos import LOG_THROTTLE_S, STATE_QOS
 from merge_ros.srv import Reason
+from merge_ros.topics import REASON_SERVICE, VLM_STATUS
 
-# Counters are state: a late subscriber gets the latest at once.
-STATUS_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
-LOG_THROTTLE_S = 5.0
 
 class VlmNode(Node):
     def __init__(self, node_name: str = "vlm_node", backend: VlmBackend | None = None, **kwargs):
@@ -36,12 +34,12 @@ class VlmNode(Node):
         super().__init__(node_name, **kwargs)
         p = declare_all(self, VLM_PARAMETERS)
         self.params = p
-        self.backend = backend if backend is not None else backend_from_params(p)
-        self.deadline_s = deadline_s(p)
+        self.backend = backend if backend is not None else build_backend(p)
+        self.deadline_s = config_of(BackendConfig, p).deadline_s
         self._worker = BackendWorker(self.backend, self.deadline_s)
         self.counters = ReasoningCounters()
-        self._status_pub = self.create_publisher(ReasoningStatus, "vlm_status", STATUS_QOS)
-        self.create_service(Reason, "reason", self._on_reason, callback_group=MutuallyExclusiveCallbackGroup())
+        self._status_pub = self.create_publisher(ReasoningStatus, VLM_STATUS, STATE_QOS)
+        self.create_service(Reason, REASON_SERVICE, self._on_reason, callback_group=MutuallyExclusiveCallbackGroup())
         self._publish_status()
         self.get_logger().info(f"vlm: backend {self.backend.name} ready, deadline {self.deadline_s:.1f} s per request")
 
@@ -49,7 +47,7 @@ class VlmNode(Node):
         self.counters.started()
         self._publish_status()
         try:
-            core = cv.reason_request_from_msg(request)
+            core = conversions.reason_request_from_msg(request)
         except (ImageError, ValueError) as exc:
             result = failure(ERROR_BAD_REQUEST, str(exc))
         else:
@@ -62,10 +60,10 @@ class VlmNode(Node):
         else:
             self.get_logger().warning(f"{actor}: {result.error} (raw {result.raw_text[:120]!r})",
                                       throttle_duration_sec=LOG_THROTTLE_S)
-        return cv.reason_result_to_msg(result)
+        return conversions.reason_result_to_msg(result)
 
     def _publish_status(self) -> None:
-        self._status_pub.publish(cv.status_to_msg(self.counters.snapshot(self.get_clock().now().nanoseconds)))
+        self._status_pub.publish(conversions.status_to_msg(self.counters.snapshot(self.get_clock().now().nanoseconds)))
 
     def destroy_node(self) -> None:
         self._worker.close()

@@ -38,7 +38,6 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
 
-from merge_ros.conversions import ns_to_time
 from merge_ros.io.bags import (
     DEFAULT_DEPTH,
     MAX_LATCHED_DEPTH,
@@ -48,7 +47,8 @@ from merge_ros.io.bags import (
     TopicQos,
     adapt_offered_qos,
 )
-from merge_ros.io.ground_import import LATCHED_TOPICS
+from merge_ros.ros.conversions import ns_to_time
+from merge_ros.topics import LATCHED_TOPICS
 
 log = logging.getLogger(__name__)
 

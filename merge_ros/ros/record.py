@@ -28,7 +28,7 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 
 from merge_ros.io.bags import BagError, QueuedWriter, TopicQos, adapt_offered_qos, header_stamp_ns
 from merge_ros.io.rostypes import typestore
-from merge_ros.replay import message_class, qos_profile
+from merge_ros.ros.replay import message_class, qos_profile
 
 STAMP_MODES = ("header", "receive")
 # What a subscription created before any publisher is known uses: it matches reliable and best-effort,

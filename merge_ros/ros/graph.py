@@ -1,0 +1,212 @@
+"""The whole MERGE graph in one process: the same four nodes that launch/merge.launch.py starts, with the same
+parameter file, spun by one multi-threaded executor. For machines without `ros2 launch`, for the demo and for
+end-to-end tests; the nodes still talk over DDS, exactly as in separate processes.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from merge_ros.config import NODE_NAMES, config_path
+from merge_ros.io.bags import BagReader, header_stamp_ns
+from merge_ros.msg import EntityArray
+from merge_ros.msg import Event as EventMsg
+from merge_ros.ros import conversions
+from merge_ros.ros.qos import IMAGE_QOS, STREAM_QOS
+from merge_ros.ros.replay import Replayer, ReplayOptions
+from merge_ros.topics import BAG_IMAGE_TOPIC, ENTITIES, EVENTS, IMAGE_COMPRESSED
+from merge_ros.types import Event
+
+LOG = logging.getLogger(__name__)
+
+
+def node_classes() -> dict[str, type[Node]]:
+    """Imported on demand: the perception node pulls in torch and ultralytics."""
+    from merge_ros.ros.event_node import EventNode
+    from merge_ros.ros.grounding_node import GroundingNode
+    from merge_ros.ros.perception_node import PerceptionNode
+    from merge_ros.ros.vlm_node import VlmNode
+
+    return {"perception_node": PerceptionNode, "event_node": EventNode, "vlm_node": VlmNode,
+            "grounding_node": GroundingNode}
+
+
+class EventSink(Node):
+    """Subscribes to the confirmed events and hands each to a callback as it arrives (printing, collecting);
+    also follows the entity stream's latest stamp, so a caller can tell when perception has caught up."""
+
+    def __init__(self, on_event: Callable[[Event], None], topic: str = EVENTS, **kwargs):
+        super().__init__("merge_event_sink", **kwargs)
+        self.events: list[Event] = []
+        self.last_entities_ns = 0
+        self._lock = threading.Lock()
+        self._on_event = on_event
+        self.create_subscription(EventMsg, topic, self._receive, STREAM_QOS)
+        self.create_subscription(EntityArray, ENTITIES, self._entities, STREAM_QOS)
+
+    def _entities(self, msg: EntityArray) -> None:
+        self.last_entities_ns = max(self.last_entities_ns, conversions.time_to_ns(msg.header.stamp))
+
+    def _receive(self, msg: EventMsg) -> None:
+        event = conversions.event_from_msg(msg)
+        with self._lock:
+            self.events.append(event)
+        self._on_event(event)
+
+
+class Graph:
+    """The four nodes in one rclpy context: parameters from the file (passed as `--params-file`, as `ros2
+    launch` does) and per-node overrides on top."""
+
+    def __init__(self, config: Path | str | None = None,
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None, namespace: str = "",
+                 nodes: tuple[str, ...] = NODE_NAMES):
+        self.context = Context()
+        rclpy.init(args=["merge-ros", "--ros-args", "--params-file", str(config_path(config))],
+                   context=self.context)
+        overrides = overrides or {}
+        classes = node_classes()
+        self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
+        self.nodes: dict[str, Node] = {}
+        self._thread: threading.Thread | None = None
+        try:
+            for name in nodes:
+                node = classes[name](context=self.context, namespace=namespace,
+                                     parameter_overrides=[Parameter(k, value=v) for k, v in
+                                                          overrides.get(name, {}).items()])
+                self.add(name, node)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def add(self, name: str, node: Node) -> Node:
+        self.nodes[name] = node
+        self.executor.add_node(node)
+        return node
+
+    def wait_connected(self, timeout: float = 15.0) -> bool:
+        """Wait until every publisher of the graph's nodes has matched every subscription to its topic among them
+        (Fast DDS discovery takes from 0.05 s to seconds): otherwise the first messages of a replay may be lost
+        between the nodes. Call after start(); returns whether all matched in time."""
+        wanted: dict[str, int] = {}
+        for node in self.nodes.values():
+            for sub in node.subscriptions:
+                wanted[sub.topic_name] = wanted.get(sub.topic_name, 0) + 1
+        publishers = [p for node in self.nodes.values() for p in node.publishers if p.topic_name in wanted]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(p.get_subscription_count() >= wanted[p.topic_name] for p in publishers):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def start(self) -> None:
+        """Spin in a background thread (the caller keeps its own thread for waiting and printing)."""
+        self._thread = threading.Thread(target=self._spin, name="merge graph", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context was shut down under the executor: the normal way out
+            if self.context.ok():
+                raise
+
+    def shutdown(self) -> None:
+        """Stop spinning first, then destroy the nodes: a node destroyed under a waiting executor breaks it."""
+        self.executor.shutdown(timeout_sec=5.0)
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        for node in reversed(list(self.nodes.values())):
+            node.destroy_node()
+        self.nodes.clear()
+        rclpy.try_shutdown(context=self.context)
+
+
+def last_frame_stamp(bag: Path) -> int:
+    """Header stamp of the bag's last camera frame (0 if it has none)."""
+    with BagReader(bag) as reader:
+        return max((header_stamp_ns(m.msgtype, m.data) or 0 for m in reader.messages([BAG_IMAGE_TOPIC])),
+                   default=0)
+
+
+def replay_into_graph(bag: Path, overrides: Mapping[str, Mapping[str, Any]], rate: float,
+                      config: Path | str | None = None, on_event: Callable[[Event], None] = lambda e: None,
+                      settle_s: float = 4.0, drain_timeout_s: float = 60.0,
+                      on_frame: Callable[[Any], None] | None = None) -> list[Event]:
+    """Replay bag into the four nodes over DDS (its camera frames onto image/compressed); return the confirmed
+    events in the order they were published. on_frame, if given, sees every camera frame as the graph does."""
+    graph = Graph(config, overrides)
+    try:
+        sink = graph.add("sink", EventSink(on_event, context=graph.context))
+        if on_frame is not None:
+            from sensor_msgs.msg import CompressedImage
+
+            sink.create_subscription(CompressedImage, IMAGE_COMPRESSED, on_frame, IMAGE_QOS)
+        graph.start()
+        if not graph.wait_connected():
+            LOG.warning("not every node of the graph matched its peers in time")
+        reliable = overrides.get("perception_node", {}).get("reliable_images", False)
+        replayer = graph.add("replay", Replayer(bag, ReplayOptions(
+            rate=rate, remap={BAG_IMAGE_TOPIC: "/" + IMAGE_COMPRESSED}, clock=False,
+            wait_subscribers=3 + (on_frame is not None), reliable=reliable), context=graph.context))
+        replayer.start()
+        replayer.wait()
+        if replayer.error is not None:
+            raise replayer.error
+        # Perception may still be working through queued frames: wait until the last frame's entities are out,
+        # then give grounding time to see the stream end (stream_idle_s) and confirm what is pending.
+        last = last_frame_stamp(bag)
+        deadline = time.monotonic() + drain_timeout_s
+        while sink.last_entities_ns < last and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(settle_s)
+        return list(sink.events)
+    finally:
+        graph.shutdown()
+
+
+def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, Any]], namespace: str = "", *,
+              bag: Path | None = None, rate: float = 1.0, camera_topic: str = BAG_IMAGE_TOPIC,
+              exit_after_bag: bool = False, settle_s: float = 4.0) -> int:
+    """`merge-ros run`: the graph until SIGINT or SIGTERM, or (exit_after_bag) until a replayed bag has played."""
+    overrides = {node: dict(values) for node, values in overrides.items()}
+    if bag is not None:
+        for node in ("perception_node", "event_node", "grounding_node"):
+            overrides.setdefault(node, {}).setdefault("compressed", True)
+    graph = Graph(config, overrides, namespace=namespace)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        replayer = None
+        if bag is not None:
+            ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+            replayer = graph.add("replay", Replayer(bag, ReplayOptions(
+                rate=rate, remap={camera_topic: f"{ns}/{IMAGE_COMPRESSED}"}, clock=True, wait_subscribers=3,
+                reliable=True), context=graph.context))
+        graph.start()
+        print(f"merge-ros run: {', '.join(graph.nodes)} running; Ctrl-C to stop", flush=True)
+        if replayer is not None:
+            replayer.start()
+            while not stop.is_set() and not replayer.wait(0.2):
+                pass
+            print(f"bag played: {replayer.total_published} messages", flush=True)
+            if exit_after_bag:
+                stop.wait(settle_s)
+                return 0
+        stop.wait()
+        return 0
+    finally:
+        graph.shutdown()
