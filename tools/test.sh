@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the linter and the test suite; extra arguments go to pytest.
+# Extra ROS 2 sources for tools/setup.sh come through the environment, e.g.
+# `MERGE_ROS_SOURCES=../shared/ros2-jazzy bash tools/test.sh` (what .ci/run does); once built they are remembered.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
