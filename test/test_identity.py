@@ -14,6 +14,7 @@ from merge_ros.io.scene_folder import SceneFolder
 from merge_ros.perception.detection import Detection
 from merge_ros.perception.embedding import MobileNetV2Embedder, framing_quality
 from merge_ros.perception.identity import IdentityConfig, IdentityGallery, register_scene
+from merge_ros.perception.person_cues import PersonFeatures
 from merge_ros.types import Box, EntityKind, Keypoint, seconds_to_ns
 
 PERSON, ROBOT, OBJECT = EntityKind.PERSON, EntityKind.ROBOT, EntityKind.OBJECT
@@ -233,11 +234,23 @@ def test_steady_state_cost_measure_re_embeds_each_track_once_per_period(embedder
             calls.append(len(images))
             return embedder.embed(images)
 
+    person_calls: list[bool] = []
+    features = PersonFeatures()
+
+    def counting_features(patch, with_face):  # persons are described by their own cues, counted too
+        person_calls.append(with_face)
+        return features(patch, with_face)
+
     config = IdentityConfig(refresh_interval_s=1.0)
-    times = identity_frame_ms(n_actors=2, n_objects=3, frames=5, embedder=CountingEmbedder(), config=config)
-    # 5 registrations, 5 new tracks in the first frame, the first re-embedding wave, then the measured period.
+    times = identity_frame_ms(n_actors=2, n_objects=3, frames=5, embedder=CountingEmbedder(), config=config,
+                              person_features=counting_features)
+    # 5 registrations, 5 new tracks in the first frame, the first re-check wave, then the measured period: for
+    # the 2 persons (both actors are persons) in person cues, the 3 objects in the embedder.
     assert len(times) == 10 and all(t > 0 for t in times)
-    assert sum(calls) == 5 + 5 + 5 + 5
+    assert sum(calls) + len(person_calls) == 5 + 5 + 5 + 5
+    assert len(person_calls) == 4 * 2
+    # the face, the costly cue, is searched when an identity is decided (registration, new tracks), not on re-checks
+    assert person_calls == [True, True, True, True, False, False, False, False]
 
 
 def test_registering_the_same_reference_again_adds_nothing(embedder):

@@ -426,7 +426,14 @@ class ChangeDetector:
             return
         others = touching - {o.holder}
         reached = {b for b in others if self._contacts[(b, o.entity.id)].reached}
-        if lost and not seen and reached:  # let go of out of sight, with a hand that reached for it still on it
+        if lost and not seen and others and not any(map(self._is_robot, others | {o.holder})) and self._supported(o):
+            # A person let go of it out of sight over a plate or in a bowl, only persons' hands near: put down
+            # there, however near another hand is (a handover passes an object from hand to hand, not two hands
+            # near one object). An object vanishing in a robot's gripper is another matter: below.
+            self._settle(o)
+            self._place(o, o.holder)
+            o.holder = ""
+        elif lost and not seen and reached:  # let go of out of sight in mid-air, a hand that reached for it on it
             self._hand_over(o, o.holder, self._closest(reached, o.entity.id))
         elif lost and o.moving.on:
             receivers = {b for b in others if self._hand_moving(b, o.entity.id)}
@@ -508,12 +515,12 @@ class ChangeDetector:
         if o.tilt.update(ratio > cfg.tilt_enter, ratio < cfg.tilt_exit) and not o.tilt.on:
             o.poured = False
         if o.tilt.on and not o.poured and not o.moving.on:
-            o.poured = True
             holder = self._actors[o.holder]
             hand = tuple(holder.hands[holder.hand_names.index(o.hand)]) if o.hand in holder.hand_names else None
             target = pour_target(o.entity, self._recent_objects(), cfg.pour_reach * holder.scale, hand,
                                  self._containers)
-            if target:
+            if target:  # tilted over nothing (yet): the pour, if any, comes when a cup is under it
+                o.poured = True
                 self._fire(o.holder, OBJECT_TILTED, POUR, o.entity.id, RELATION_IN, target)
 
     def _take(self, o: _Object, aid: str) -> None:
@@ -545,6 +552,12 @@ class ChangeDetector:
         robot_giver, robot_receiver = self._is_robot(giver), self._is_robot(receiver)
         actor = giver if robot_receiver and not robot_giver else receiver
         self._fire(actor, OBJECT_TRANSFER, HANDOVER, o.entity.id, robot=robot_giver or robot_receiver)
+
+    def _supported(self, o: _Object) -> bool:
+        """Whether the object's last box rests on or in another object (a plate, a bowl)."""
+        cfg = self.config
+        return bool(support_of(o.entity, self._recent_objects(), cfg.support_margin, self._containers,
+                               cfg.support_min_area_ratio)[1])
 
     def _place(self, o: _Object, aid: str) -> None:
         cfg = self.config
@@ -584,10 +597,12 @@ class ChangeDetector:
         return a is not None and a.entity.kind == EntityKind.ROBOT
 
     def _recent_objects(self) -> list[Entity]:
-        """Objects seen within object_memory_s, at their last box: a plate hidden under the arm that is putting
-        something on it is still there."""
+        """Objects that are most likely still where they were last seen, at that box: those seen within
+        object_memory_s, and those last seen at rest and held by nobody however long ago (objects do not move by
+        themselves: a plate hidden under the arms and the fruit on it is still there)."""
         horizon = self._last_stamp_ns - seconds_to_ns(self.config.object_memory_s)
-        return [o.entity for o in self._objects.values() if o.last_seen_ns >= horizon]
+        return [o.entity for o in self._objects.values()
+                if o.last_seen_ns >= horizon or not (o.holder or o.released_by or o.moving.on)]
 
     def _fire(self, aid: str, reason: str, action: str | None, oid: str = "", relation: str = "",
               target: str = "", robot: bool = False) -> None:
