@@ -17,35 +17,26 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from merge_ros.bench.scenes import add_matrix_arguments, iter_scenes, scene_grid, scene_name, score_events, work_folder
 from merge_ros.events import ChangeDetector, ChangeDetectorConfig
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, Event, Keypoint, seconds_to_ns
 
 TUNING_SEEDS = (0, 1, 2)
 REPORT_SEEDS = (100, 101, 102)
-SCENARIOS = ("sorting", "pouring", "handover")
 CHUNK_FRAMES = 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("events", help="change detector cost, VLM requests saved, perception-only F1",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
-    p.add_argument("--seeds", type=int, nargs="+", default=list(REPORT_SEEDS),
-                   help=f"scene seeds to score (the thresholds were tuned on {list(TUNING_SEEDS)})")
-    p.add_argument("--persons", type=int, nargs="+", default=[1, 2, 3], help="person counts to generate")
-    p.add_argument("--robot", choices=("no", "yes", "both"), default="both", help="scenes with a robot")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds per synthetic scene")
-    p.add_argument("--fps", type=float, default=10.0)
-    p.add_argument("--tolerance", type=float, default=5.0, help="GROUND matching tolerance in seconds")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="keep the generated scenes here and reuse them on the next run (default: a temporary folder)")
+    add_matrix_arguments(p, REPORT_SEEDS, 30.0,
+                         seeds_help=f"scene seeds to score (the thresholds were tuned on {list(TUNING_SEEDS)})")
     p.add_argument("--load-actors", type=int, default=10)
     p.add_argument("--load-objects", type=int, default=40)
     p.add_argument("--load-frames", type=int, default=600)
@@ -182,34 +173,18 @@ def scene_frames(folder: Path) -> list[EntityFrame]:
 
 
 def score_runs(runs: list[SceneRun], folders: list[Path], tolerance: float) -> dict:
-    from merge_ros.evaluation.protocol import load_ground_truth, predictions_from_events, score_scene, summarize
+    from merge_ros.evaluation.protocol import summarize
 
-    return summarize([score_scene(load_ground_truth(Path(folder) / "ground_truth.json"),
-                                  predictions_from_events(r.events), tolerance)
-                      for r, folder in zip(runs, folders, strict=True)])
-
-
-def scene_grid(scenarios: list[str], persons: list[int], robot: str, seeds: list[int]) -> list[dict]:
-    """The scenes to generate; a handover needs two actors, so one person without a robot is left out there."""
-    robots = {"no": [False], "yes": [True], "both": [False, True]}[robot]
-    return [dict(scenario=s, persons=p, robot=r, seed=seed)
-            for s in scenarios for p in persons for r in robots for seed in seeds
-            if not (s == "handover" and p < 2 and not r)]
+    return summarize([score_events(r.events, folder, tolerance) for r, folder in zip(runs, folders, strict=True)])
 
 
 def evaluate_scenes(grid: list[dict], duration_s: float, fps: float, tolerance: float, workdir: Path,
                     config: ChangeDetectorConfig | None = None) -> dict:
     """Generate each synthetic scene, run the detector on its annotations, and score per scenario and overall."""
-    from merge_ros.synth import generate_scene
-
     by_scenario: dict[str, tuple[list[SceneRun], list[Path]]] = {}
-    for spec in grid:
-        name = f"{spec['scenario']}_{spec['persons']}p{'1r' if spec['robot'] else ''}_s{spec['seed']}"
-        folder = Path(workdir) / name
-        if not _generated(folder, dict(spec, duration_s=duration_s, fps=fps)):
-            generate_scene(folder, duration_s=duration_s, fps=fps, overwrite=True, **spec)
+    for spec, folder in iter_scenes(grid, duration_s, fps, workdir):
         runs, folders = by_scenario.setdefault(spec["scenario"], ([], []))
-        runs.append(run_detector(scene_frames(folder), config, name))
+        runs.append(run_detector(scene_frames(folder), config, scene_name(spec)))
         folders.append(folder)
     all_runs = [r for runs, _ in by_scenario.values() for r in runs]
     all_folders = [f for _, folders in by_scenario.values() for f in folders]
@@ -218,26 +193,13 @@ def evaluate_scenes(grid: list[dict], duration_s: float, fps: float, tolerance: 
                              for s, (runs, folders) in by_scenario.items()}}
 
 
-def _generated(folder: Path, params: dict) -> bool:
-    """Whether folder already holds a scene generated with these parameters (so a --workdir run can reuse it)."""
-    try:
-        meta = json.loads((folder / "scene.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return all(meta.get(k) == v for k, v in params.items()) and (folder / "annotations.jsonl").is_file()
-
-
 def run(args: argparse.Namespace) -> int:
     cost = detector_cost(load_stream(args.load_actors, args.load_objects, args.load_frames, args.fps))
     figures = {"detector_ms": cost["mean_ms"], "detector_p95_ms": cost["p95_ms"], "detector_max_ms": cost["max_ms"],
                "load_actors": args.load_actors, "load_objects": args.load_objects}
     grid = scene_grid(args.scenarios, args.persons, args.robot, args.seeds)
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        figures.update(evaluate_scenes(grid, args.duration, args.fps, args.tolerance, args.workdir))
-    else:
-        with tempfile.TemporaryDirectory(prefix="merge_bench_events_") as tmp:
-            figures.update(evaluate_scenes(grid, args.duration, args.fps, args.tolerance, Path(tmp)))
+    with work_folder(args.workdir, "merge_bench_events_") as workdir:
+        figures.update(evaluate_scenes(grid, args.duration, args.fps, args.tolerance, workdir))
     _print_table(figures)
     if args.json:
         print(json.dumps(figures, sort_keys=True))
