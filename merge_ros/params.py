@@ -10,12 +10,14 @@ A node's table is the union of its config classes' fields (`table`), optionally 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Param", "ParameterError", "Table", "check_fields", "config_of", "flatten", "param", "resolve", "table"]
+__all__ = ["LifecycleConfig", "Param", "ParameterError", "Table", "check_fields", "config_of", "flatten", "param",
+           "resolve", "table"]
 
 _METADATA_KEY = "merge_ros.param"
 C = TypeVar("C")
@@ -125,6 +127,17 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@dataclass
+class LifecycleConfig:
+    """How a managed (lifecycle) node starts: perception_node and vlm_node, which hold models."""
+
+    autostart: bool = param(True, "configure and activate the node as it starts (false: it stays unconfigured "
+                                  "for `ros2 lifecycle set` or a lifecycle manager)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 # Declared by rclpy itself for every node; a parameter file's section may hold it.
 ROS_OWN_PARAMETERS = ("use_sim_time",)
 
@@ -137,5 +150,7 @@ def resolve(spec: Table, values: Mapping[str, Any] | None = None, node: str = ""
     if unknown:
         others = f" (as are {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
         where = f" of {node}" if node else ""
-        raise ParameterError(unknown[0], f"is no parameter{where}{others}")
+        close = difflib.get_close_matches(unknown[0], list(spec), n=1)  # a typo is the likely cause
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ParameterError(unknown[0], f"is no parameter{where}{others}{hint}")
     return {name: p.check(name, values.get(name, p.default)) for name, p in spec.items()}

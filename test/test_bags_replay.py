@@ -3,6 +3,7 @@ metadata (as rosbags writes it and in real rosbag2's Jazzy and Humble forms), ba
 messages skipped and counted."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -264,12 +265,25 @@ def test_what_is_not_a_bag_is_refused_clearly(ros_context, tmp_path, make):
         Replayer(make(tmp_path), context=ros_context)
 
 
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process pid holds path open (Linux: its /proc/PID/fd links)."""
+    try:
+        return any(Path(os.readlink(fd)) == path.resolve() for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process ended, or a descriptor closed while listed
+        return False
+
+
 def test_replay_command_stops_cleanly_on_ctrl_c(tmp_path):
     scene = make_scene(tmp_path / "scene", frames=60, dt=0.1)  # 6 s of bag time
     bag = scene_bag(scene, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "merge_ros.cli", "replay", str(bag), "--wait-subscribers", "0"],
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    # Interrupt it once it replays, however long its start-up takes on a loaded machine: it has the bag open then.
+    (mcap,) = bag.glob("*.mcap")
+    deadline = time.monotonic() + 60.0
+    while not has_open(proc.pid, mcap) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=10)
@@ -278,3 +292,94 @@ def test_replay_command_stops_cleanly_on_ctrl_c(tmp_path):
     assert proc.returncode == 0, err
     sent = int(re.search(r"interrupted after (\d+) message", err).group(1))
     assert 0 < sent < 63
+
+
+# --- a recording whose recorder was killed -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def long_bag(tmp_path_factory):
+    """A bag of 30 large frames (about 10 MB, so rosbags writes ten 1 MB chunks of 3 frames each), its scene, and the
+    layout of its storage file as rosbags' own index gives it: (chunk start, chunk end, frames in it), data end."""
+    from rosbags.rosbag2.storage_mcap import McapReader
+
+    root = tmp_path_factory.mktemp("long")
+    scene = make_scene(root / "scene", frames=30, size=(640, 480))  # noise compresses badly: ~360 kB a frame
+    bag = scene_bag(scene, root)
+    (mcap,) = bag.glob("*.mcap")
+    reader = McapReader(mcap)
+    reader.open()
+    image = next(c.id for c in reader.connections if c.topic == BAG_IMAGE_TOPIC)
+    chunks = [(c.chunk_start_offset, c.chunk_start_offset + c.chunk_length, c.channel_count.get(image, 0))
+              for c in reader.chunks]
+    data_end = reader.data_end
+    reader.close()
+    assert len(chunks) >= 5
+    return scene, bag, chunks, data_end
+
+
+def cut_copy(bag: Path, dest: Path, offset: int, keep_metadata: bool = True) -> Path:
+    """A copy of the bag directory with its storage file cut at offset (and, as a killed recorder leaves it,
+    without metadata.yaml unless keep_metadata)."""
+    import shutil
+
+    shutil.copytree(bag, dest)
+    (mcap,) = dest.glob("*.mcap")
+    with mcap.open("r+b") as f:
+        f.truncate(offset)
+    if not keep_metadata:
+        (dest / "metadata.yaml").unlink()
+    return dest
+
+
+def frames_read(bag: Path) -> list[tuple[int, bytes]]:
+    """(header stamp, JPEG bytes) of the bag's camera frames, in the order BagReader yields them."""
+    from rclpy.serialization import deserialize_message
+
+    with BagReader(bag) as reader:
+        return [(time_to_ns((msg := deserialize_message(m.data, CompressedImage)).header.stamp), bytes(msg.data))
+                for m in reader.messages([BAG_IMAGE_TOPIC])]
+
+
+@pytest.mark.parametrize("where", ["inside a chunk", "between chunks", "inside the index", "one byte short"])
+def test_a_bag_cut_short_reads_what_it_holds_and_says_where_it_ends(long_bag, tmp_path, caplog, where):
+    scene, bag, chunks, data_end = long_bag
+    size = next(bag.glob("*.mcap")).stat().st_size
+    offset = {"inside a chunk": chunks[2][0] + 1000, "between chunks": chunks[3][0], "inside the index": data_end + 50,
+              "one byte short": size - 1}[where]
+    whole = sum(n for _, end, n in chunks if end <= offset)  # frames in the chunks the cut leaves whole
+    with caplog.at_level("WARNING", logger="merge_ros.io.bags"):
+        got = frames_read(cut_copy(bag, tmp_path / "cut", offset))
+    assert got == scene_frames(scene)[:whole]
+    [warning] = [r.getMessage() for r in caplog.records]
+    if offset >= data_end:  # the data section is whole: only the index after it is lost
+        with BagReader(bag) as intact:
+            assert whole == 30 and "index is missing" in warning and f"its {intact.message_count} messages" in warning
+        return
+    assert 0 < whole < 30 and "cut short" in warning
+    readable, size = (int(n) for n in re.search(r"records end at byte (\d+) of (\d+)", warning).groups())
+    assert size == offset and max(end for _, end, _ in chunks if end <= offset) <= readable <= offset
+    assert f"up to bag time {scene_frames(scene)[whole - 1][0] / 1e9:.3f}" in warning
+
+
+def test_a_killed_recorders_bag_replays_over_dds_up_to_its_last_whole_chunk(ros_context, long_bag, tmp_path, caplog):
+    """No metadata.yaml (written at close) and the storage file cut mid-chunk: replayed as far as it is whole."""
+    scene, bag, chunks, _ = long_bag
+    offset = chunks[4][0] + 5000
+    cut = cut_copy(bag, tmp_path / "killed", offset, keep_metadata=False)
+    with caplog.at_level("WARNING", logger="merge_ros.io.bags"):
+        replayer, listener = play(ros_context, cut, ReplayOptions(rate=0, wait_subscribers=4))
+    whole = sum(n for _, end, n in chunks if end <= offset)
+    assert [(s, d) for s, d, _ in listener.frames] == scene_frames(scene)[:whole]
+    assert replayer.published[BAG_IMAGE_TOPIC] == whole and replayer.error is None
+    assert listener.registry[BAG_REGISTRY_TOPICS[EntityKind.PERSON]] == {"person_1"}  # written first: still there
+    assert any("no metadata.yaml" in r.getMessage() for r in caplog.records)
+    assert any("cut short" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bag_cut_before_its_first_chunk_holds_nothing_and_says_so(long_bag, tmp_path, caplog):
+    _, bag, chunks, _ = long_bag
+    with caplog.at_level("WARNING", logger="merge_ros.io.bags"):
+        assert frames_read(cut_copy(bag, tmp_path / "early", chunks[0][0] + 100)) == []
+    assert any("0 messages" in r.getMessage() for r in caplog.records)
+    with pytest.raises(BagError, match="cut short before its first complete record"):
+        BagReader(cut_copy(bag, tmp_path / "header", 20))

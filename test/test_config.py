@@ -9,7 +9,7 @@ import pytest
 
 from merge_ros.config import NODE_NAMES, config_path, load_config
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
-from merge_ros.ros.graph import Graph
+from merge_ros.ros.graph import Graph, NodeStartError
 
 ROOT = Path(__file__).resolve().parents[1]
 # Parameters rclpy declares on every node by itself.
@@ -78,8 +78,7 @@ def test_sections_apply_under_a_namespace(tmp_path):
         g.shutdown()
 
 
-def test_a_bad_parameter_stops_the_graph_with_an_error_naming_it():
-    from rclpy.exceptions import ParameterException
-
-    with pytest.raises((ValueError, ParameterException), match="confirm_s"):
+def test_a_bad_parameter_stops_the_graph_with_an_error_naming_the_node_and_it():
+    with pytest.raises(NodeStartError, match="confirm_s") as err:
         Graph(overrides={"grounding_node": {"confirm_s": -1.0}}, nodes=("event_node", "grounding_node"))
+    assert err.value.node == "grounding_node" and str(err.value).startswith("grounding_node: ")

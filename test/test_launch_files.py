@@ -1,9 +1,10 @@
 """The launch files name only nodes that exist and parameters that the nodes declare.
 
-`launch`/`launch_ros` are not installable here, so the launch files are checked by reading their syntax tree:
-every Node(package="merge_ros", executable=X) must be an executable that CMakeLists.txt installs, and every
-parameter override given to a node must be declared by that node (config/merge.yaml is checked the same way in
-test_config.py).
+Checked by reading their syntax tree, so that this holds on machines without `launch`/`launch_ros` too (they are
+not on PyPI; where they are built, test_launch_graph.py and test_launch_testing.py run the launch files): every
+Node(package="merge_ros", executable=X) must be an executable that CMakeLists.txt installs, the managed nodes
+are launched as lifecycle nodes with the autostart argument, and every parameter override given to a node must
+be declared by that node (config/merge.yaml is checked the same way in test_config.py).
 """
 from __future__ import annotations
 
@@ -48,3 +49,18 @@ def test_every_launched_executable_is_installed():
             named.add(kw["executable"])
     assert named == {"perception_node", "event_node", "vlm_node", "grounding_node"}
     assert named <= installed
+
+
+def test_the_managed_nodes_are_lifecycle_nodes_with_autostart():
+    from merge_ros.ros.lifecycle import ManagedNode
+    from merge_ros.ros.perception_node import PerceptionNode
+    from merge_ros.ros.vlm_node import VlmNode
+
+    tree = ast.parse((ROOT / "launch" / "merge.launch.py").read_text())
+    managed = {}
+    for call in _node_calls(tree):
+        if call.func.id == "node" and any(k.arg == "lifecycle" and k.value.value for k in call.keywords):
+            managed[call.args[0].value] = {k.value for k in call.args[1].keys}
+    assert set(managed) == {"perception_node", "vlm_node"}
+    assert all("autostart" in overrides for overrides in managed.values())
+    assert issubclass(PerceptionNode, ManagedNode) and issubclass(VlmNode, ManagedNode)

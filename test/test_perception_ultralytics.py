@@ -193,3 +193,50 @@ def test_perception_node_over_dds_with_the_ultralytics_backend(ros_context, mode
     # persistent IDs follow the tracks from frame to frame
     by_track = [{e.track_id: e.id for e in o.entities} for o in outs[1:]]
     assert by_track[0] == by_track[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "openvino_int8"])
+def test_exported_models_keep_the_detections_tracks_and_wrists(model_files, fmt):
+    """The export recipe of `bench perception --format` (a fixed input of the frame's letterboxed shape): the
+    exported detector and pose model, loaded by path as perception_node loads them, give the .pt's detections,
+    track IDs and wrists. (int8 changes the numbers in general; this head's outputs are dominated by fixed biases,
+    so here it must give the same ones too.)"""
+    from merge_ros.bench.perception import export_model, letterboxed_shape
+
+    def run(model, pose):
+        det = UltralyticsDetector(UltralyticsConfig(model=str(model), pose_model=str(pose), imgsz=IMGSZ,
+                                                    robot_classes=["bottle"], max_det=300))
+        last = [det.detect(FRAME, i) for i in range(3)][-1]
+        return [(d.label, d.kind, d.track_id, [round(v, 1) for v in d.box.as_list()],
+                 [(k.name, round(k.x, 1), round(k.y, 1)) for k in d.keypoints]) for d in last]
+
+    detector_pt, pose_pt = model_files
+    shape = letterboxed_shape(FRAME.shape[1], FRAME.shape[0], IMGSZ)
+    assert shape == (128, 160)  # 160 x 120 scaled by 1, height padded to the stride
+    folder = detector_pt.parent / fmt
+    folder.mkdir()
+    exported = []
+    for weights in (detector_pt, pose_pt):
+        copy = folder / weights.name  # each format's exports beside their own copy of the weights
+        copy.write_bytes(weights.read_bytes())
+        exported.append(export_model(str(copy), fmt, shape, [FRAME] * 4))
+    reference, got = run(detector_pt, pose_pt), run(*exported)
+    assert got == reference
+    assert any(keypoints for *_, keypoints in got) and len({track for _, _, track, _, _ in got}) == len(got)
+
+
+def test_a_model_name_to_download_without_network_is_refused_at_once(monkeypatch):
+    import ultralytics.utils.downloads as downloads
+
+    from merge_ros.perception.ultralytics_detector import locate_model
+
+    attempts = []
+    monkeypatch.setattr(downloads, "safe_download", lambda *a, **k: attempts.append(a))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")  # Ultralytics' own switch: is_online() is then False, asked nothing
+    with pytest.raises(ParameterError) as err:
+        UltralyticsDetector(UltralyticsConfig(model="yolo11s.pt", pose_model="", imgsz=64))
+    assert err.value.parameter == "model" and "yolo11s.pt" in str(err.value)
+    assert "no network to download it" in str(err.value) and "copy the file" in str(err.value)
+    assert attempts == []
+    assert locate_model("yolo11n.yaml", "model").name == "yolo11n.yaml"  # configurations ship with Ultralytics

@@ -1,10 +1,11 @@
-"""The VLM backends: `none`; `openai` against a real HTTP server on 127.0.0.1 speaking chat-completions with
-scripted replies; `transformers` with a tiny random-weight Qwen2-VL built offline and loaded by path."""
+"""The VLM backends: `none`; `openai` against a scripted HTTP server on 127.0.0.1 for the answers and faults a real
+server cannot be made to give (the real one, transformers serve, is in test_openai_server.py); `transformers` with
+a tiny random-weight Qwen2-VL built offline and loaded by path, from a folder or from the Hugging Face cache, and
+refused at once when its model is nowhere to be had offline."""
 from __future__ import annotations
 
 import base64
 import json
-import socket
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ from merge_ros.params import ParameterError
 from merge_ros.reasoning.backends import BackendLoadError, make_backend
 from merge_ros.reasoning.parameters import VLM_PARAMETERS, BackendConfig
 from merge_ros.reasoning.parse import trigger_id
-from merge_ros.reasoning.status import ERROR_BACKEND, ERROR_MALFORMED, ERROR_TIMEOUT, error_kind
+from merge_ros.reasoning.status import ERROR_BACKEND, ERROR_MALFORMED, error_kind
 from merge_ros.types import SOURCE_PERCEPTION, SOURCE_VLM, ReasonRequest, Trigger
 
 TRIGGER = Trigger(1_700_000_000_000_000_000, "camera", "person_1", "object_moving", "grasp", "object_3")
@@ -76,9 +77,13 @@ def test_a_setting_no_backend_has_is_refused_naming_the_parameter(params, parame
     assert err.value.parameter == parameter
 
 
-# --- openai ----------------------------------------------------------------------------------------------------------
+# --- openai: the faults a real server cannot be made to show -------------------------------------------------------
+# (a real OpenAI-compatible server, transformers serve, answers the protocol in test_openai_server.py: images as
+# data URLs, the model the server lists, random answers parsed or reported malformed, a hung and a killed server)
 
-def test_openai_well_formed_answer_and_the_request_it_sent(monkeypatch):
+def test_openai_well_formed_answer_becomes_events_and_the_key_goes_in_the_header(monkeypatch):
+    """A random-weight model never answers well-formed JSON, so the scripted server does: parsed, validated and
+    marked as the VLM's; and the API key (which transformers serve ignores) is sent as a bearer token."""
     monkeypatch.setenv("TEST_VLM_KEY", "sk-test-123")
     with ScriptedChatServer([Reply(GOOD)]) as server:
         result = openai(server, api_key_env="TEST_VLM_KEY", max_new_tokens=77).reason(request(3))
@@ -87,51 +92,17 @@ def test_openai_well_formed_answer_and_the_request_it_sent(monkeypatch):
         ("person_1", "grasp", "object_3", SOURCE_VLM)]
     body, headers = server.requests[0], server.headers[0]
     assert headers["Authorization"] == "Bearer sk-test-123"
-    assert (body["model"], body["max_tokens"], body["temperature"]) == ("served", 77, 0)
     parts = body["messages"][0]["content"]
-    assert [p["type"] for p in parts] == ["text", "image_url"] * 3 + ["text"]
     assert [p["text"] for p in parts[0:6:2]] == ["object_3 (cup):", "frame t-1:", "frame t-0:"]
-    assert parts[-1]["text"] == "Answer with JSON only."
     url = parts[3]["image_url"]["url"]
-    assert url.startswith("data:image/jpeg;base64,")
     decoded = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
-    assert decoded.shape == (40, 48, 3)
-    schema = body["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["events"]["items"]["properties"]["actor"]["enum"] == ["person_1", "person_2"]
-
-
-def test_openai_without_key_or_model_asks_the_server_which_model(monkeypatch):
-    monkeypatch.delenv("TEST_VLM_KEY", raising=False)
-    with ScriptedChatServer([Reply(GOOD)], model="llava:7b") as server:
-        backend = openai(server, model="", api_key_env="TEST_VLM_KEY", json_mode="object")
-        assert backend.reason(request()).success
-    assert server.requests[0]["model"] == "llava:7b" and "Authorization" not in server.headers[0]
-    assert server.requests[0]["response_format"] == {"type": "json_object"}
-
-
-def test_openai_malformed_answer_is_reported_not_retried():
-    with ScriptedChatServer([Reply("The person seems to pick up something.")]) as server:
-        result = openai(server).reason(request())
-    assert error_kind(result) == ERROR_MALFORMED and "no JSON" in result.error
-    assert result.raw_text.startswith("The person") and len(server.requests) == 1
-
-
-def test_openai_slow_server_times_out_then_retry_succeeds():
-    with ScriptedChatServer([Reply(GOOD, delay_s=1.0), Reply(GOOD)]) as server:
-        result = openai(server, timeout_s=0.3).reason(request())
-    assert result.success and len(server.requests) == 2
-
-
-def test_openai_hung_server_is_a_timeout_after_every_attempt():
-    with ScriptedChatServer([Reply(GOOD, delay_s=1.0)]) as server:
-        result = openai(server, timeout_s=0.2, retries=1).reason(request())
-    assert error_kind(result) == ERROR_TIMEOUT and "2 attempts" in result.error
+    assert decoded.shape == (40, 48, 3)  # the second image, as sent
 
 
 def test_openai_server_error_is_retried_with_backoff():
-    with ScriptedChatServer([Reply(status=500), Reply(status=503), Reply(GOOD)]) as server:
-        result = openai(server, retries=2).reason(request())
-    assert result.success and len(server.requests) == 3
+    with ScriptedChatServer([Reply(status=429), Reply(status=500), Reply(status=503), Reply(GOOD)]) as server:
+        result = openai(server, retries=3).reason(request())
+    assert result.success and len(server.requests) == 4
 
 
 def test_openai_persistent_server_error_is_a_failure():
@@ -147,11 +118,14 @@ def test_openai_client_error_is_not_retried():
 
 
 def test_openai_server_without_structured_output_is_asked_again_without_it():
+    """transformers serve accepts response_format (and ignores it); a server without structured output that
+    refuses it answers HTTP 400, and is not asked with it again."""
     with ScriptedChatServer([Reply(GOOD)], reject_response_format=True) as server:
-        backend = openai(server)
+        backend = openai(server, json_mode="object")
         assert backend.reason(request()).success
         assert backend.reason(request()).success
     assert ["response_format" in body for body in server.requests] == [True, False, False]
+    assert server.requests[0]["response_format"] == {"type": "json_object"}
 
 
 @pytest.mark.parametrize("body", ['{"unexpected": true}', "not json at all", "[1, 2]"])
@@ -166,15 +140,6 @@ def test_openai_content_as_text_parts():
                                                              {"type": "text", "text": GOOD[30:]}]}}]})
     with ScriptedChatServer([Reply(body=parts)]) as server:
         assert openai(server).reason(request()).success
-
-
-def test_openai_nobody_listening_is_a_failure():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends: connections are refused
-    backend = make("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff_s=0.01)
-    result = backend.reason(request())
-    assert error_kind(result) == ERROR_BACKEND and "2 attempts" in result.error
 
 
 # --- transformers (tiny random-weight Qwen2-VL) -------------------------------------------------------------------
@@ -231,3 +196,67 @@ def test_every_backend_takes_its_defaults_from_the_one_config(tiny_vlm):
         assert (backend.retries, backend.backoff_s, backend.max_new_tokens) == (
             defaults["retries"], defaults["backoff_s"], defaults["max_new_tokens"])
     assert BackendConfig().deadline_s == defaults["timeout_s"] * (defaults["retries"] + 1) + defaults["backoff_s"]
+
+
+# --- transformers: where the model comes from ---------------------------------------------------------------------
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache of this test's own (HF_HUB_CACHE), offline unless a test says otherwise."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: True)
+    return cache
+
+
+def test_a_hub_id_in_the_local_cache_loads_from_it_offline(tiny_vlm, hub_cache):
+    """The layout `hf download` leaves (models--ORG--NAME/snapshots/REV, refs/main naming REV) is found and loaded
+    with no network: as on a robot whose cache was filled on a connected machine."""
+    import shutil
+
+    from merge_ros.reasoning.backends.transformers_backend import model_source
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = hub_cache / "models--merge-ros-test--tiny-vlm"
+    shutil.copytree(tiny_vlm, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    assert model_source("merge-ros-test/tiny-vlm") == str(repo / "snapshots" / revision)
+    backend = make("transformers", model="merge-ros-test/tiny-vlm", dtype="float32", max_new_tokens=4)
+    assert type(backend.model).__name__ == "Qwen2VLForConditionalGeneration"
+
+
+def test_a_hub_id_that_is_not_cached_is_refused_at_once_offline_saying_how_to_get_it(hub_cache, monkeypatch):
+    import httpx
+
+    asked = []
+    monkeypatch.setattr(httpx.Client, "send", lambda *a, **k: asked.append(a))  # any HTTP request at all
+    with pytest.raises(BackendLoadError) as err:
+        make("transformers", model="Qwen/Qwen2.5-VL-3B-Instruct")
+    message = str(err.value)
+    assert "'Qwen/Qwen2.5-VL-3B-Instruct' is neither a local folder nor in the Hugging Face cache" in message
+    assert str(hub_cache) in message and "HF_HUB_OFFLINE is set" in message
+    assert "`hf download Qwen/Qwen2.5-VL-3B-Instruct`" in message and "HF_HOME" in message
+    assert asked == []
+
+
+def test_a_hub_id_that_is_not_cached_is_refused_when_the_hub_cannot_be_reached(hub_cache, monkeypatch):
+    """Online mode, but nothing answers at the hub's address (here a closed port on 127.0.0.1): one probe, refused,
+    and the same advice, instead of the hub client's minutes of retries."""
+    import socket
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: connections are refused
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(BackendLoadError) as err:
+        make("transformers", model="Qwen/Qwen2.5-VL-3B-Instruct")
+    assert f"http://127.0.0.1:{port}: ConnectError" in str(err.value) and "hf download" in str(err.value)

@@ -3,7 +3,8 @@
 - FakeVlmBackend: a text backend that answers from a script (texts, exceptions, delays), for dispatcher and node
   tests that need a model to be slow, crash or answer nonsense on cue.
 - ScriptedChatServer: a real HTTP server on 127.0.0.1 that speaks the chat-completions protocol with scripted
-  replies (well-formed, malformed, slow, HTTP errors), for the openai backend.
+  replies, for what a real server (transformers serve, test_openai_server.py) cannot be made to answer: a
+  well-formed answer, HTTP errors, a refusal of response_format, replies in the wrong protocol.
 - build_tiny_vlm: a real Qwen2-VL architecture with tiny dimensions and random weights, a byte-level BPE
   tokenizer trained in-process and a Qwen2-VL image processor, saved like a hub model so that the transformers
   backend loads it by path (no download). Its text is random: assert on the path, never on the content.
@@ -52,17 +53,16 @@ class FakeVlmBackend(TextBackend):
 
 @dataclass
 class Reply:
-    """One scripted server reply: assistant text with HTTP 200, or another status with a body; after delay_s."""
+    """One scripted server reply: assistant text with HTTP 200, or another status with a body."""
 
     text: str = ""
     status: int = 200
-    delay_s: float = 0.0
     body: str | None = None  # sent as is instead of a chat-completions reply
 
 
 @dataclass
 class ScriptedChatServer:
-    """An OpenAI-compatible /v1/chat/completions (and /v1/models) on 127.0.0.1 answering from replies in order.
+    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 answering from replies in order.
 
     The last reply repeats. reject_response_format answers HTTP 400 to any request with response_format, as
     servers without structured output do. Every request body is kept in `requests`, its headers in `headers`.
@@ -81,12 +81,6 @@ class ScriptedChatServer:
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}))
-                else:
-                    self._send(404, '{"error": "not found"}')
-
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -100,7 +94,6 @@ class ScriptedChatServer:
                 if server.reject_response_format and "response_format" in body:
                     self._send(400, '{"error": {"message": "response_format is not supported"}}')
                     return
-                time.sleep(reply.delay_s)
                 if reply.body is not None or reply.status != 200:
                     self._send(reply.status, reply.body if reply.body is not None else '{"error": "scripted"}')
                     return
@@ -118,7 +111,7 @@ class ScriptedChatServer:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away
                     pass
 
         self._lock = threading.Lock()

@@ -110,7 +110,11 @@ if [ -f "$EXTRA/install/local_setup.bash" ]; then
   prefixes="$EXTRA/install:$VENV"
   extra_hash="$("$VENV/bin/python" tools/ros_sources.py depends-hash --base "$EXTRA" package.xml)"
 fi
-build_hash="$(cat package.xml CMakeLists.txt msg/*.msg srv/*.srv | sha256sum | cut -c1-16)-$deps_hash${extra_hash:+-$extra_hash}"
+# Everything colcon installs counts: the interfaces, launch/, config/, scripts/, and which Python modules exist (their
+# content does not: tools/env.sh puts this checkout ahead of the installed copy, but a module removed here must
+# not linger there).
+build_hash="$( (cat package.xml CMakeLists.txt msg/*.msg srv/*.srv launch/*.py config/* scripts/*; \
+  find merge_ros -name '*.py' | LC_ALL=C sort) | sha256sum | cut -c1-16)-$deps_hash${extra_hash:+-$extra_hash}"
 if [ "$(cat install/.merge_ros_build 2>/dev/null)" != "$build_hash" ]; then
   log "building merge_ros messages with colcon"
   mkdir -p build/ws/src
@@ -120,6 +124,7 @@ if [ "$(cat install/.merge_ros_build 2>/dev/null)" != "$build_hash" ]; then
     # shellcheck disable=SC1091
     source "$VENV/bin/activate"
     export AMENT_PREFIX_PATH="$prefixes" CMAKE_PREFIX_PATH="$prefixes"
+    rm -rf install/merge_ros/lib/python*/site-packages/merge_ros  # installing copies, never deletes: start clean
     colcon --log-base build/log build --paths build/ws/src/merge_ros --build-base build --install-base install \
       --event-handlers console_stderr- >build/colcon.log 2>&1 || { tail -40 build/colcon.log >&2; exit 1; }
   )

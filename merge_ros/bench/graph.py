@@ -3,8 +3,10 @@
 Figures:
 - latency_p50_s / latency_p95_s: from a frame's arrival on the camera topic to the confirmed Event about that
   frame (the Event's stamp is the frame's), over DDS, the four nodes in one process, a synthetic scene replayed
-  at its own 10 fps, no VLM. It includes the change detector's debounce and grounding's confirmation window
-  (confirm_s, confirm_frames): the time an event needs to be sure, not only the time to compute it.
+  at its own 10 fps, no VLM; launched_latency_*: the same with each node in its own process under `ros2 launch`,
+  as on a robot (skipped where `ros2 launch` is not installed). Both include the change detector's debounce and
+  grounding's confirmation window (confirm_s, confirm_frames): the time an event needs to be sure, not only the
+  time to compute it.
 - events_per_s: grounding throughput, confirmed events per second of WorldModel work on a stream of candidates
   from 10 actors (observe + add_candidate + flush per frame, journal on).
 - rss_growth_mb: resident memory growth of the offline pipeline (the same cores as the nodes: identity gallery,
@@ -78,6 +80,18 @@ def measure_latency(scene, workdir: Path) -> list[float]:
     return latencies
 
 
+def launched_latency(scene, workdir: Path):
+    """The same latency with every node in its own process under `ros2 launch` (as on a robot); None, with the
+    reason printed, where `ros2 launch` is not installed."""
+    from merge_ros.ros.launched import LaunchUnavailable, measure_launched_latency
+
+    try:
+        return measure_launched_latency(scene, workdir / "latency_bag", workdir)
+    except LaunchUnavailable as exc:
+        print(f"latency over the launched graph: skipped ({exc})")
+        return None
+
+
 def grounding_throughput(candidates: int, workdir: Path) -> float:
     """Confirmed events per second of WorldModel work (journal on)."""
     from merge_ros.grounding import Journal, WorldModel
@@ -148,8 +162,15 @@ def run(args: argparse.Namespace) -> int:
         scene = generate_scene(work / "scene", scenario="sorting", persons=2, robot=True, seed=args.seed,
                                duration_s=args.latency_duration)
         latencies = measure_latency(scene, work)
-        print(f"latency over DDS at 10 fps: {len(latencies)} events, p50 {statistics.median(latencies):.3f} s, "
-              f"p95 {percentile(latencies, 0.95):.3f} s" if latencies else "latency: no events")
+        print(f"latency over DDS at 10 fps, one-process graph: {len(latencies)} events, p50 "
+              f"{statistics.median(latencies):.3f} s, p95 {percentile(latencies, 0.95):.3f} s" if latencies
+              else "latency: no events")
+        launched = launched_latency(scene, work)
+        lat = launched.latencies if launched else []
+        if lat:
+            print(f"latency over the launched graph (separate processes): {len(lat)} events, p50 "
+                  f"{statistics.median(lat):.3f} s, p95 {percentile(lat, 0.95):.3f} s, launch exit code "
+                  f"{launched.launch_exit_code}")
         events_per_s = grounding_throughput(args.candidates, work)
         print(f"grounding throughput: {events_per_s:.0f} confirmed events/s")
         t0 = time.perf_counter()
@@ -160,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         "latency_p50_s": round(statistics.median(latencies), 4) if latencies else None,
         "latency_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
         "latency_events": len(latencies),
+        "launched_latency_p50_s": round(statistics.median(lat), 4) if lat else None,
+        "launched_latency_p95_s": round(percentile(lat, 0.95), 4) if lat else None,
+        "launched_latency_events": len(lat),
+        "launched_exit_code": launched.launch_exit_code if launched else None,
         "events_per_s": round(events_per_s, 1),
         "rss_after_warmup_mb": round(warm, 1),
         "rss_growth_mb": round(growth, 2),

@@ -81,12 +81,20 @@ def print_event(start: float):
 
 
 def run(args: argparse.Namespace) -> int:
+    from merge_ros.commands.run import check_startup
     from merge_ros.evaluation.report import write_report
     from merge_ros.evaluation.runs import evaluate_scenes
     from merge_ros.evaluation.table import format_table
     from merge_ros.io.scene_folder import NotASceneError, SceneFolder
 
     out: Path = args.out
+    try:
+        # The models first, in seconds: a robot without internet must not generate and import a scene only to
+        # hear then that its VLM or detector is not on disk.
+        check_startup(args.config, graph_overrides(args, out / "scene", out / "journal.jsonl"))
+    except ValueError as exc:
+        print(f"merge-ros demo: {exc}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     try:
         if args.scenes is not None:

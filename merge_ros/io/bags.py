@@ -10,10 +10,18 @@ how to write a bag from callbacks on any thread (QueuedWriter).
 A bag directory whose metadata.yaml describes a topic's QoS differently from its storage file (an edited
 metadata.yaml) makes rosbags' directory reader silently yield nothing for that topic; BagReader notices the
 mismatch and reads those messages from the storage files instead, with the metadata's QoS.
+
+A recorder killed mid-write (power cut, SIGKILL, a full disk) leaves an MCAP file without its end (summary,
+footer, end magic), which rosbags refuses outright ("File end magic is invalid"), and a bag directory without
+metadata.yaml (written at close). BagReader reads such a file up to its last complete record, as rosbags reads an
+MCAP file without a summary (by a scan), and warns where it ends; a directory without metadata.yaml is read from
+its one storage file.
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
+import io
 import logging
 import queue
 import struct
@@ -25,6 +33,8 @@ from types import TracebackType
 
 from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.rosbag2.reader import DirectoryReader
+from rosbags.rosbag2.storage_mcap import McapReader
 from rosbags.typesys.base import Nodetype
 
 from merge_ros.io.rostypes import typestore
@@ -198,10 +208,182 @@ def has_header(msgtype: str) -> bool:
     return bool(fields) and fields[0][0] == "header" and fields[0][1] == (Nodetype.NAME, "std_msgs/msg/Header")
 
 
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+_OP_HEADER, _OP_FOOTER, _OP_DATA_END = 0x01, 0x02, 0x0F
+_MCAP_OPS = frozenset(range(0x01, 0x11))  # the record opcodes the MCAP format defines
+# What a cut-short MCAP file is given in place of its lost end, so that rosbags reads it as a file without a
+# summary: an empty DataEnd record, a Footer pointing at no summary, the end magic (13 + 29 + 8 bytes).
+_MCAP_END = (bytes([_OP_DATA_END]) + struct.pack("<QI", 4, 0) + bytes([_OP_FOOTER]) + struct.pack("<QQQI", 20, 0, 0, 0)
+             + MCAP_MAGIC)
+
+
+# What was already said about a damaged recording, by (path, size): a replay opens its bag more than once (its
+# topics, then its messages), and the same warning each time would read as a second problem.
+_warned: set[tuple[str, int]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(path: Path, message: str, *args) -> None:
+    key = (str(path.resolve()), path.stat().st_size)
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning(message, path, *args)
+
+
+@dataclass(frozen=True)
+class McapDamage:
+    """Where an MCAP file stops making sense: its records are whole up to `readable` bytes of `size`."""
+
+    readable: int
+    size: int
+    data_complete: bool  # the data section ends properly (DataEnd record): only the index after it is lost
+
+
+def mcap_damage(path: Path) -> McapDamage | None:
+    """None when the MCAP file ends as the format requires (footer and end magic), or is no MCAP file at all
+    (rosbags says so); else where its last complete record ends, found by walking the records' lengths."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(8) != MCAP_MAGIC:
+            return None
+        if size >= 8 + 37:
+            f.seek(-37, io.SEEK_END)
+            end = f.read(37)
+            if end[:9] == bytes([_OP_FOOTER]) + struct.pack("<Q", 20) and end[-8:] == MCAP_MAGIC:
+                return None
+        offset = 8
+        while True:
+            f.seek(offset)
+            head = f.read(9)
+            if len(head) < 9:
+                return McapDamage(offset, size, False)
+            op, length = head[0], struct.unpack("<Q", head[1:])[0]
+            if op == _OP_DATA_END:
+                return McapDamage(offset, size, True)
+            # a zeroed or garbled tail (a crash on a filesystem that had reserved the space) ends it as well
+            if op not in _MCAP_OPS or op == _OP_FOOTER or (op == _OP_HEADER) != (offset == 8) \
+                    or offset + 9 + length > size:
+                return McapDamage(offset, size, False)
+            offset += 9 + length
+
+
+class _SplicedFile(io.RawIOBase):
+    """A file's first `keep` bytes followed by `tail`, as one read-only seekable file (nothing is copied)."""
+
+    def __init__(self, path: Path, keep: int, tail: bytes):
+        super().__init__()
+        self._file = path.open("rb")
+        self._keep, self._tail = keep, tail
+        self._size = keep + len(tail)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos < self._keep:
+            self._file.seek(self._pos)
+            n = self._file.readinto(view[:min(len(view), self._keep - self._pos)]) or 0
+        else:
+            chunk = self._tail[self._pos - self._keep:self._pos - self._keep + len(view)]
+            view[:len(chunk)] = chunk
+            n = len(chunk)
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _SalvagingMcapReader(McapReader):
+    """rosbags' MCAP reader, which also reads a file cut short (mcap_damage) up to its last complete record.
+
+    Such a file has no index, so its messages come by a scan, in the order they were written (a recorder writes
+    them as they arrive, which is their bag-time order up to the jitter between topics).
+    """
+
+    damage: McapDamage | None = None
+
+    def open(self) -> None:
+        self.damage = mcap_damage(Path(self.path))
+        if self.damage is None:
+            super().open()
+            return
+        if self.damage.readable <= 8:
+            raise ReaderError("the file was cut short before its first complete record: nothing to read")
+        self.bio = io.BufferedReader(_SplicedFile(Path(self.path), self.damage.readable, _MCAP_END), 1 << 20)
+        try:
+            self._open()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.close()
+            raise
+        self._warn()
+
+    def _warn(self) -> None:
+        d, meta = self.damage, self.metadata
+        count = meta.message_count
+        span = (meta.end_time - 1 - meta.start_time) / 1e9 if count else 0.0
+        if d.data_complete:
+            _warn_once(Path(self.path), "%s: its index is missing (the recorder stopped after the data): reading its "
+                       "%d messages (%.2f s) by a scan", count, span)
+            return
+        where = f", up to bag time {(meta.end_time - 1) / 1e9:.3f}" if count else ""
+        _warn_once(Path(self.path), "%s: the file is cut short (its recorder stopped mid-write?): its records end at "
+                   "byte %d of %d; replaying what it holds, %d messages over %.2f s%s; anything recorded after that "
+                   "is lost", d.readable, d.size, count, span, where)
+
+    def messages(self, connections, start=None, stop=None):
+        if self.damage is None:
+            return super().messages(connections, start, stop)
+        return self.messages_scan(connections, start, stop)
+
+
+class _DirectoryReader(DirectoryReader):
+    STORAGE_PLUGINS = {**DirectoryReader.STORAGE_PLUGINS, "mcap": _SalvagingMcapReader}
+
+
+class _Reader(Reader):
+    """rosbags' Reader with the salvaging MCAP reader for bare files and for the files of a bag directory."""
+
+    STORAGE_PLUGINS = {**Reader.STORAGE_PLUGINS, "dir": _DirectoryReader, ".mcap": _SalvagingMcapReader}
+
+
+def storage_target(path: Path) -> Path:
+    """What to open for path: itself, or, for a directory without metadata.yaml (its recorder was killed before
+    writing it at close), its one storage file; BagError when such a directory has none or several."""
+    if not path.is_dir() or (path / "metadata.yaml").exists():
+        return path
+    files = sorted(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
+    if len(files) != 1:
+        found = ", ".join(p.name for p in files) or "no .mcap or .db3 file"
+        raise BagError(f"{path}: not a readable rosbag2 bag: no metadata.yaml, and {found} (replay one storage file "
+                       "at a time)")
+    _warn_once(path, "%s: no metadata.yaml (its recorder did not finish?): reading its storage file %s",
+               files[0].name)
+    return files[0]
+
+
 class BagReader:
     """An open bag (directory, .mcap or .db3 file) with its topics and a time-ordered message stream.
 
-    Use as a context manager; every failure to open raises BagError naming the path and the reason.
+    Use as a context manager; every failure to open raises BagError naming the path and the reason. A recording
+    whose recorder was killed is read as far as it is whole (module docstring).
     """
 
     def __init__(self, path: Path | str):
@@ -209,7 +391,7 @@ class BagReader:
         if not self.path.exists():
             raise BagError(f"{self.path}: no such bag (expected a bag directory, .mcap or .db3 file)")
         try:
-            self._reader = Reader(self.path)
+            self._reader = _Reader(storage_target(self.path))
             self._reader.open()
         except (ReaderError, FileNotFoundError, OSError, ValueError, KeyError) as exc:
             raise BagError(f"{self.path}: not a readable rosbag2 bag: {exc}") from exc

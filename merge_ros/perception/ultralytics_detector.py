@@ -27,8 +27,9 @@ WRIST_KEYPOINTS: dict[int, str] = {9: "left_wrist", 10: "right_wrist"}
 class UltralyticsConfig:
     """The detector's settings; each field is a parameter of perception_node."""
 
-    model: str = param("yolo11n.pt", "Ultralytics model: a file (.pt, .onnx, .engine, .yaml) or a name it can "
-                                     "download (YOLO, RT-DETR, YOLO-World, YOLOE)")
+    model: str = param("yolo11n.pt", "Ultralytics model: a file (.pt, .onnx, .engine, .yaml), an OpenVINO export "
+                                     "folder (NAME_openvino_model/, the fastest on a CPU) or a name it can download "
+                                     "(YOLO, RT-DETR, YOLO-World, YOLOE)")
     pose_model: str = param("yolo11n-pose.pt", "Ultralytics pose model giving persons' wrists ('' = none; unused "
                                                "when model is itself a pose model); runs only on frames with a person")
     device: str = param("cpu", "torch device of the models: cpu, cuda:0, ...")
@@ -49,19 +50,37 @@ class UltralyticsConfig:
         check_fields(self)
 
 
-def load_model(path: str, parameter: str) -> Any:
-    """Load any model Ultralytics knows; every failure becomes one error that names the parameter.
+def locate_model(path: str, parameter: str) -> Path:
+    """Where Ultralytics will find the model `path` names, checked before anything is loaded or downloaded.
 
-    A bare name that is not a local file (e.g. yolo11n.pt) is left to Ultralytics, which downloads it where
-    there is a network; a path with a folder that does not exist fails at once.
+    A path with a folder must exist. A bare name (e.g. yolo11n.pt) is a local file, or one in Ultralytics' weights
+    folder, or else a download: without a network that is refused at once, saying how to provide the file, rather
+    than left to the downloader's retries. Model configurations (.yaml) ship with Ultralytics and need neither.
     """
-    from ultralytics import YOLO
-
     if not path:
         raise ParameterError(parameter, "is empty; give a model file or name (e.g. yolo11n.pt)")
     p = Path(path).expanduser()
-    if not p.exists() and p.parent != Path("."):
+    if p.exists() or p.suffix in (".yaml", ".yml"):
+        return p
+    if p.parent != Path("."):
         raise ParameterError(parameter, f"model file {path!r} does not exist")
+    from ultralytics.utils import SETTINGS, is_online
+
+    weights = Path(SETTINGS["weights_dir"]) / p.name
+    if weights.exists() or is_online():
+        return p
+    raise ParameterError(parameter, f"model {path!r} is not a local file nor in Ultralytics' weights folder "
+                         f"({weights.parent}), and there is no network to download it: copy the file to this machine "
+                         f"and give its path (on a connected machine, Python's `from ultralytics import YOLO; "
+                         f"YOLO({p.name!r})` downloads it to the current folder)")
+
+
+def load_model(path: str, parameter: str) -> Any:
+    """Load any model Ultralytics knows (located first: locate_model); every failure becomes one error that names
+    the parameter."""
+    from ultralytics import YOLO
+
+    p = locate_model(path, parameter)
     try:
         if "rtdetr" in p.stem.lower():  # YOLO() recognises RT-DETR checkpoints by their head, but not the .yaml
             from ultralytics import RTDETR

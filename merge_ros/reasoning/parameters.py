@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from merge_ros.params import Param, check_fields, config_of, param, table
+from merge_ros.params import LifecycleConfig, Param, check_fields, config_of, param, table
 
 BACKENDS: tuple[str, ...] = ("transformers", "openai", "none")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
@@ -43,7 +43,7 @@ class BackendConfig:
         return self.timeout_s * (self.retries + 1) + self.backoff_s * (2 ** self.retries - 1)
 
 
-VLM_PARAMETERS: dict[str, Param] = table(BackendConfig)
+VLM_PARAMETERS: dict[str, Param] = table(BackendConfig, LifecycleConfig)
 
 
 def build_backend(values: Mapping[str, Any]):

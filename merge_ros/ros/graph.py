@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,18 +15,30 @@ from typing import Any
 
 import rclpy
 from rclpy.context import Context
+from rclpy.exceptions import ParameterException
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
 from merge_ros.config import NODE_NAMES, config_path
-from merge_ros.io.bags import BagReader, header_stamp_ns
+from merge_ros.io.bags import BagError, BagReader, header_stamp_ns
 from merge_ros.msg import EntityArray
 from merge_ros.msg import Event as EventMsg
 from merge_ros.ros import conversions
 from merge_ros.ros.qos import IMAGE_QOS, STREAM_QOS
 from merge_ros.ros.replay import Replayer, ReplayOptions
-from merge_ros.topics import BAG_IMAGE_TOPIC, ENTITIES, EVENTS, IMAGE_COMPRESSED
+from merge_ros.ros.video import VideoError, VideoInput, VideoOptions, VideoPublisher
+from merge_ros.topics import (
+    BAG_CAMERA_INFO_TOPIC,
+    BAG_DEPTH_TOPIC,
+    BAG_IMAGE_TOPIC,
+    CAMERA_INFO,
+    DEPTH_IMAGE,
+    ENTITIES,
+    EVENTS,
+    IMAGE_COMPRESSED,
+)
 from merge_ros.types import Event
 
 LOG = logging.getLogger(__name__)
@@ -65,16 +78,27 @@ class EventSink(Node):
         self._on_event(event)
 
 
+class NodeStartError(RuntimeError):
+    """A node of the graph cannot start (a bad parameter, a model that does not load); str() names the node."""
+
+    def __init__(self, node: str, problem: BaseException):
+        super().__init__(f"{node}: {problem}")
+        self.node = node
+
+
 class Graph:
     """The four nodes in one rclpy context: parameters from the file (passed as `--params-file`, as `ros2
-    launch` does) and per-node overrides on top."""
+    launch` does) and per-node overrides on top. rclpy installs no signal handler of its own: the caller decides
+    what SIGINT means (merge-ros run: stop in order)."""
 
     def __init__(self, config: Path | str | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None, namespace: str = "",
                  nodes: tuple[str, ...] = NODE_NAMES):
+        from merge_ros.reasoning.backends import BackendLoadError
+
         self.context = Context()
         rclpy.init(args=["merge-ros", "--ros-args", "--params-file", str(config_path(config))],
-                   context=self.context)
+                   context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         overrides = overrides or {}
         classes = node_classes()
         self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
@@ -82,9 +106,12 @@ class Graph:
         self._thread: threading.Thread | None = None
         try:
             for name in nodes:
-                node = classes[name](context=self.context, namespace=namespace,
-                                     parameter_overrides=[Parameter(k, value=v) for k, v in
-                                                          overrides.get(name, {}).items()])
+                try:
+                    node = classes[name](context=self.context, namespace=namespace,
+                                         parameter_overrides=[Parameter(k, value=v) for k, v in
+                                                              overrides.get(name, {}).items()])
+                except (ValueError, ParameterException, BackendLoadError) as exc:  # ParameterError is a ValueError
+                    raise NodeStartError(name, exc) from exc
                 self.add(name, node)
         except BaseException:
             self.shutdown()
@@ -134,6 +161,16 @@ class Graph:
         rclpy.try_shutdown(context=self.context)
 
 
+def camera_subscriptions(config: Path | str | None, overrides: Mapping[str, Mapping[str, Any]]) -> int:
+    """How many subscriptions of the graph's nodes a camera (or its recording) must match before it starts:
+    three to the image (perception, events, grounding), and perception's depth image and camera_info with
+    use_depth."""
+    from merge_ros.offline import merged_sections
+
+    use_depth = merged_sections(config, overrides).get("perception_node", {}).get("use_depth", False)
+    return 3 + (2 if use_depth is True else 0)
+
+
 def last_frame_stamp(bag: Path) -> int:
     """Header stamp of the bag's last camera frame (0 if it has none)."""
     with BagReader(bag) as reader:
@@ -158,9 +195,11 @@ def replay_into_graph(bag: Path, overrides: Mapping[str, Mapping[str, Any]], rat
         if not graph.wait_connected():
             LOG.warning("not every node of the graph matched its peers in time")
         reliable = overrides.get("perception_node", {}).get("reliable_images", False)
+        remap = {BAG_IMAGE_TOPIC: "/" + IMAGE_COMPRESSED, BAG_DEPTH_TOPIC: "/" + DEPTH_IMAGE,
+                 BAG_CAMERA_INFO_TOPIC: "/" + CAMERA_INFO}
         replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-            rate=rate, remap={BAG_IMAGE_TOPIC: "/" + IMAGE_COMPRESSED}, clock=False,
-            wait_subscribers=3 + (on_frame is not None), reliable=reliable), context=graph.context))
+            rate=rate, remap=remap, clock=False, wait_subscribers=camera_subscriptions(config, overrides) + (
+                on_frame is not None), reliable=reliable), context=graph.context))
         replayer.start()
         replayer.wait()
         if replayer.error is not None:
@@ -179,25 +218,70 @@ def replay_into_graph(bag: Path, overrides: Mapping[str, Mapping[str, Any]], rat
 
 def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, Any]], namespace: str = "", *,
               bag: Path | None = None, rate: float = 1.0, camera_topic: str = BAG_IMAGE_TOPIC,
-              exit_after_bag: bool = False, settle_s: float = 4.0) -> int:
-    """`merge-ros run`: the graph until SIGINT or SIGTERM, or (exit_after_bag) until a replayed bag has played."""
+              exit_after_bag: bool = False, settle_s: float = 4.0, video: VideoOptions | None = None) -> int:
+    """`merge-ros run`: the graph until SIGINT or SIGTERM, or (exit_after_bag) until a replayed bag or a video
+    file has played.
+
+    A node that cannot start (its model does not load, its scene folder is missing), an unreadable bag or video
+    is named in one line on stderr, with exit code 2, instead of a traceback. After the first signal the graph
+    stops in order and later ones are ignored (a terminal's Ctrl-C and launch's both arrive).
+    """
+    from merge_ros.ros.entry import EXIT_BAD_PARAMETER
+
     overrides = {node: dict(values) for node, values in overrides.items()}
-    if bag is not None:
+    if bag is not None or video is not None:
+        compressed = bag is not None or video.compressed
         for node in ("perception_node", "event_node", "grounding_node"):
-            overrides.setdefault(node, {}).setdefault("compressed", True)
-    graph = Graph(config, overrides, namespace=namespace)
+            overrides.setdefault(node, {}).setdefault("compressed", compressed)
+    source = None
+    if video is not None:
+        try:
+            source = VideoInput(video)
+        except VideoError as exc:
+            print(f"merge-ros run: --video: {exc}", file=sys.stderr)
+            return EXIT_BAD_PARAMETER
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        graph = Graph(config, overrides, namespace=namespace)
+    except NodeStartError as exc:
+        print(f"merge-ros run: {exc}", file=sys.stderr)
+        if source is not None:
+            source.close()
+        return EXIT_BAD_PARAMETER
+    camera = None
     try:
         replayer = None
         if bag is not None:
             ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
-            replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-                rate=rate, remap={camera_topic: f"{ns}/{IMAGE_COMPRESSED}"}, clock=True, wait_subscribers=3,
-                reliable=True), context=graph.context))
+            remap = {camera_topic: f"{ns}/{IMAGE_COMPRESSED}", BAG_DEPTH_TOPIC: f"{ns}/{DEPTH_IMAGE}",
+                     BAG_CAMERA_INFO_TOPIC: f"{ns}/{CAMERA_INFO}"}
+            try:
+                replayer = graph.add("replay", Replayer(bag, ReplayOptions(
+                    rate=rate, remap=remap, clock=True, wait_subscribers=camera_subscriptions(config, overrides),
+                    reliable=True), context=graph.context))
+            except BagError as exc:
+                print(f"merge-ros run: --bag: {exc}", file=sys.stderr)
+                return EXIT_BAD_PARAMETER
+        if source is not None:
+            camera = graph.add("video", VideoPublisher(source, context=graph.context, namespace=namespace))
+            source = None  # the publisher owns it now (camera.stop() closes it)
         graph.start()
         print(f"merge-ros run: {', '.join(graph.nodes)} running; Ctrl-C to stop", flush=True)
+        if camera is not None:
+            camera.start()
+            while not stop.is_set() and not camera.wait(0.2):
+                pass
+            if camera.error is not None:  # not the input's fault: it was opened and read
+                print(f"merge-ros run: --video failed: {type(camera.error).__name__}: {camera.error}", file=sys.stderr)
+                return 1
+            if stop.is_set():
+                return 0
+            print(f"video played: {camera.published} frames", flush=True)
+            if exit_after_bag:
+                stop.wait(settle_s)
+                return 0
         if replayer is not None:
             replayer.start()
             while not stop.is_set() and not replayer.wait(0.2):
@@ -209,4 +293,9 @@ def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, An
         stop.wait()
         return 0
     finally:
+        if camera is not None:
+            camera.stop()
         graph.shutdown()
+        if stop.is_set():  # Python's exit would restore the default handler: a late signal must not kill us
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)

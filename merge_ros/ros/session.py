@@ -34,8 +34,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, handler in previous.items():  # once stopping, a late signal (launch's, after the terminal's) is
+            signal.signal(sig, signal.SIG_IGN if stop.is_set() else handler)  # ignored: it must not kill the exit
 
 
 def spin_until(node: Node, finished: Callable[[], bool], stop: threading.Event) -> bool:
