@@ -20,9 +20,11 @@ from merge_ros.config import load_config, node_parameters
 from merge_ros.events.parameters import build_stage
 from merge_ros.grounding.parameters import build_world
 from merge_ros.io.scene_folder import SceneFolder
-from merge_ros.params import resolve
-from merge_ros.perception.parameters import build_pipeline
+from merge_ros.params import config_of, resolve
+from merge_ros.perception.depth import CameraModel, DepthError, DepthFrame
+from merge_ros.perception.parameters import DepthInputConfig, build_pipeline
 from merge_ros.reasoning.parameters import build_backend
+from merge_ros.topics import CAMERA_FRAME
 from merge_ros.types import EntityFrame, Event, StageStep, Trigger, seconds_to_ns
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,9 @@ class OfflineGraph:
         def values(node: str) -> dict[str, Any]:
             return resolve(tables[node], sections.get(node), node)
 
-        self.perception = build_pipeline(values("perception_node"))
+        perception = values("perception_node")
+        self.perception = build_pipeline(perception)
+        self.use_depth = config_of(DepthInputConfig, perception).use_depth
         self.backend = build_backend(values("vlm_node"))
         self.world = build_world(values("grounding_node"))
         self.triggers: list[Trigger] = []
@@ -54,8 +58,11 @@ class OfflineGraph:
         self.stage = build_stage(values("event_node"), self.backend.reason, on_step=self._step,
                                  on_trigger=self.triggers.append)
 
-    def process(self, frame: np.ndarray, stamp_ns: int, frame_id: str = "camera") -> EntityFrame:
-        entities = self.perception.process(frame, stamp_ns, frame_id)
+    def process(self, frame: np.ndarray, stamp_ns: int, frame_id: str = CAMERA_FRAME, depth: DepthFrame | None = None,
+                camera: CameraModel | None = None) -> EntityFrame:
+        """One frame through every core; depth and camera, the frame's aligned depth image and its camera model,
+        as perception_node gets them with use_depth."""
+        entities = self.perception.process(frame, stamp_ns, frame_id, depth, camera)
         self.stage.add_frame(stamp_ns, frame)
         self.stage.update(entities)
         return entities
@@ -79,8 +86,11 @@ class OfflineGraph:
 def run_scene(scene: SceneFolder, sections: Sections, on_event: Callable[[Event], None] = lambda e: None
               ) -> list[Event]:
     """Every frame of a scene folder through the offline graph, in time order (unreadable frames are logged,
-    counted and skipped)."""
+    counted and skipped). With perception_node's use_depth, the scene's depth images and camera model, where it
+    has them, go with their frames, as a replay of its recording brings them to perception_node."""
     graph = OfflineGraph(sections, on_event)
+    camera = scene.camera_model(CAMERA_FRAME) if graph.use_depth else None
+    depth_paths = scene.depth_frames() if camera is not None else {}
     unreadable = 0
     for stamp, path in scene.frames():
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -88,5 +98,20 @@ def run_scene(scene: SceneFolder, sections: Sections, on_event: Callable[[Event]
             unreadable += 1
             log.warning("skipping unreadable frame %s (%d so far)", path, unreadable)
             continue
-        graph.process(frame, seconds_to_ns(stamp))
+        stamp_ns = seconds_to_ns(stamp)
+        depth = read_depth(depth_paths[stamp], stamp_ns) if stamp in depth_paths else None
+        graph.process(frame, stamp_ns, CAMERA_FRAME, depth, camera if depth is not None else None)
     return graph.finish()
+
+
+def read_depth(path: Path, stamp_ns: int) -> DepthFrame | None:
+    """A scene's depth image (16-bit PNG, millimetres) as perception_node receives it; None, logged, if unusable
+    (the frame then goes without depth, as a bad depth image does live)."""
+    values = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        if values is None:
+            raise DepthError("not readable as an image")
+        return DepthFrame.from_array(values, "16UC1", stamp_ns, CAMERA_FRAME)
+    except DepthError as exc:
+        log.warning("depth image %s skipped: %s", path, exc)
+        return None

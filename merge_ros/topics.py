@@ -14,6 +14,8 @@ from merge_ros.types import EntityKind
 # --- the graph ---------------------------------------------------------------------------------------------------
 IMAGE = "image"                        # sensor_msgs/Image from the camera
 IMAGE_COMPRESSED = "image/compressed"  # sensor_msgs/CompressedImage, with the nodes' `compressed` parameter
+CAMERA_INFO = "camera_info"            # sensor_msgs/CameraInfo of the camera (the aligned depth image shares it)
+DEPTH_IMAGE = "depth_registered/image_raw"  # sensor_msgs/Image 16UC1 (mm) or 32FC1 (m), aligned to the camera image
 ENTITIES = "entities"                  # perception_node -> event_node (and observers): merge_ros/EntityArray
 TRIGGERS = "triggers"                  # event_node: merge_ros/Trigger
 CANDIDATES = "candidates"              # event_node: merge_ros/Event, every candidate as it is proposed
@@ -28,7 +30,19 @@ DIAGNOSTICS = "diagnostics"            # perception_node: diagnostic_msgs/Diagno
 REASON_SERVICE = "reason"              # vlm_node: merge_ros/srv/Reason
 GET_SCENE_SERVICE = "get_scene"        # grounding_node: merge_ros/srv/GetScene
 GET_EVENTS_SERVICE = "get_events"      # grounding_node: merge_ros/srv/GetEvents
+DETECTIONS = "detections"              # perception_node: vision_msgs/Detection2DArray, id = the persistent ID
+DETECTIONS_3D = "detections_3d"        # perception_node, with depth: vision_msgs/Detection3DArray
 
+# --- the robot stack's own interfaces, absolute by their conventions -------------------------------------------
+TF = "/tf"                             # perception_node: tf2_msgs/TFMessage, a frame per located entity
+# REP-155 (ROS4HRI), under perception_node's hri_prefix ("/humans" by default: one /humans per robot). The
+# per-ID names take the ID as a ROS name token (merge_ros.ros.standard_views.name_token).
+HUMANS = "/humans"
+HRI_BODIES_TRACKED = "{prefix}/bodies/tracked"              # hri_msgs/IdsList
+HRI_PERSONS_TRACKED = "{prefix}/persons/tracked"            # hri_msgs/IdsList
+HRI_BODY_ROI = "{prefix}/bodies/{id}/roi"                   # hri_msgs/NormalizedRegionOfInterest2D
+HRI_PERSON_BODY_ID = "{prefix}/persons/{id}/body_id"        # std_msgs/String, latched
+HRI_PERSON_ANONYMOUS = "{prefix}/persons/{id}/anonymous"    # std_msgs/Bool, latched
 
 
 @dataclass
@@ -52,6 +66,8 @@ REGISTRY_TOPICS: dict[EntityKind, str] = {EntityKind.OBJECT: "registry/objects",
 
 # --- recordings (merge_ros.io.ground_import) ------------------------------------------------------------------
 BAG_IMAGE_TOPIC = "/camera/image/compressed"
+BAG_CAMERA_INFO_TOPIC = "/camera/camera_info"                     # sensor_msgs/CameraInfo, one per frame
+BAG_DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"      # sensor_msgs/Image 16UC1 (mm), as RealSense names it
 BAG_REGISTRY_TOPICS: dict[EntityKind, str] = {kind: "/" + topic for kind, topic in REGISTRY_TOPICS.items()}
 GROUND_TRUTH_TOPIC = "/ground_truth"
 CAMERA_FRAME = "camera"

@@ -20,6 +20,10 @@ def ns_to_seconds(stamp_ns: int) -> float:
     return stamp_ns / NS_PER_S
 
 
+# A 3-D point in a camera's optical frame (x right, y down, z forward along the optical axis), metres.
+Point3 = tuple[float, float, float]
+
+
 class EntityKind(IntEnum):
     """Values equal the constants of msg/Entity.msg."""
 
@@ -95,12 +99,16 @@ class Box:
 
 @dataclass(frozen=True)
 class Keypoint:
-    """A named image point (wrist, hand, gripper) with its confidence; score 0 means not visible."""
+    """A named image point (wrist, hand, gripper) with its confidence; score 0 means not visible.
+
+    position is its 3-D point from the aligned depth image (merge_ros.perception.depth), None without depth or
+    without enough valid depth readings around it."""
 
     name: str
     x: float
     y: float
     score: float = 1.0
+    position: Point3 | None = None
 
 
 @dataclass
@@ -115,6 +123,10 @@ class Entity:
     keypoints: list[Keypoint] = field(default_factory=list)
     track_id: int = -1
     track_age: float = 0.0
+    # 3-D position in the frame's optical frame (EntityFrame.frame_id), metres, from the aligned depth image: an
+    # object's centre, a person's chest, a robot's grip point. None without depth or where too few valid depth readings
+    # fell on the entity (merge_ros.perception.depth reports no position rather than a wrong one).
+    position: Point3 | None = None
 
     @property
     def is_actor(self) -> bool:

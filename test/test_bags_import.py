@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.rosbag2 import Reader
 
@@ -23,18 +24,27 @@ from merge_ros.io.ground_import import (
 )
 from merge_ros.io.rostypes import typestore
 from merge_ros.io.scene_folder import NotASceneError
-from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, GROUND_TRUTH_TOPIC
+from merge_ros.perception.depth import CameraModel
+from merge_ros.topics import (
+    BAG_CAMERA_INFO_TOPIC,
+    BAG_DEPTH_TOPIC,
+    BAG_IMAGE_TOPIC,
+    BAG_REGISTRY_TOPICS,
+    GROUND_TRUTH_TOPIC,
+)
 from merge_ros.types import EntityKind, seconds_to_ns
 
 START_S = 1_700_000_000.0
+CAMERA = CameraModel(64, 48, (50.0, 0.0, 32.0, 0.0, 50.0, 24.0, 0.0, 0.0, 1.0), (0.0,) * 5)
 GROUND_TRUTH = {"person_1": {"1700000000.2": [{"object": "cup_1", "action": "grasp", "robot_interaction": False,
                                                 "on": ""}]}}
 
 
 def make_scene(root: Path, frames: int = 6, dt: float = 0.1, objects=("cup_1", "bowl_2"), persons=("person_1",),
-               robots=(), ground_truth: bool = True, png_frames: bool = False, size: tuple[int, int] = (64, 48)
-               ) -> Path:
-    """A scene folder with distinct frames (JPEG or PNG), reference images and optionally ground truth."""
+               robots=(), ground_truth: bool = True, png_frames: bool = False, size: tuple[int, int] = (64, 48),
+               depth: bool = False) -> Path:
+    """A scene folder with distinct frames (JPEG or PNG), reference images, optionally ground truth, and optionally
+    a distinct 16-bit depth image per frame with camera_info.yaml."""
     (root / "images").mkdir(parents=True)
     texture = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     for i in range(frames):
@@ -47,6 +57,12 @@ def make_scene(root: Path, frames: int = 6, dt: float = 0.1, objects=("cup_1", "
             cv2.imwrite(str(root / folder / f"{instance}.jpg"), np.full((24, 16, 3), 40 * n, np.uint8))
     if ground_truth:
         (root / "ground_truth.json").write_text(json.dumps(GROUND_TRUTH))
+    if depth:
+        (root / "depth").mkdir()
+        for i in range(frames):
+            values = (np.arange(size[0] * size[1], dtype=np.uint16).reshape(size[1], size[0]) + 1000 * i)
+            cv2.imwrite(str(root / "depth" / f"{START_S + i * dt:.6f}.png"), values)
+        (root / "camera_info.yaml").write_text(yaml.safe_dump(CAMERA.to_calibration()))
     return root
 
 
@@ -150,3 +166,53 @@ def test_an_existing_output_is_refused(tmp_path):
         import_scene(scene, tmp_path / "bag")
     with pytest.raises(BagError, match="unknown storage"):
         import_scene(scene, tmp_path / "bag2", storage="rosbag1")
+
+
+def test_depth_and_camera_info_go_with_each_frame(tmp_path):
+    scene = make_scene(tmp_path / "s", frames=4, depth=True)
+    (scene / "depth" / f"{START_S + 0.3:.6f}.png").write_bytes(cv2.imencode(".png", np.zeros((48, 64), np.uint8))[1])
+    summary = import_scene(scene, tmp_path / "bag")
+    store = typestore()
+    with Reader(tmp_path / "bag") as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        qos = {c.topic: c.ext.offered_qos_profiles[0] for c in reader.connections}
+        rows = [(c.topic, t, store.deserialize_cdr(raw, c.msgtype)) for c, t, raw in reader.messages()]
+    assert types[BAG_DEPTH_TOPIC] == "sensor_msgs/msg/Image"
+    assert types[BAG_CAMERA_INFO_TOPIC] == "sensor_msgs/msg/CameraInfo"
+    assert qos[BAG_DEPTH_TOPIC].reliability == QosReliability.BEST_EFFORT
+    stamps = [s for s, _ in scene_frames(scene)]
+    infos = [(t, m) for topic, t, m in rows if topic == BAG_CAMERA_INFO_TOPIC]
+    assert [t for t, _ in infos] == stamps
+    _, info = infos[0]
+    assert (info.width, info.height, info.header.frame_id, list(info.k)) == (64, 48, "camera", list(CAMERA.k))
+    assert list(info.p) == list(CAMERA.p) and list(info.r) == list(CAMERA.r)
+    depth = [(t, m) for topic, t, m in rows if topic == BAG_DEPTH_TOPIC]
+    assert [t for t, _ in depth] == stamps[:3]                   # the last depth file is 8-bit: skipped
+    assert summary.skipped == [scene / "depth" / f"{START_S + 0.3:.6f}.png"]
+    assert (summary.depth_frames, summary.camera_info) == (3, True)
+    for i, (t, m) in enumerate(depth):
+        assert (m.encoding, m.is_bigendian, m.step, m.header.frame_id) == ("16UC1", 0, 128, "camera")
+        assert m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == t
+        expected = cv2.imread(str(scene / "depth" / f"{START_S + i * 0.1:.6f}.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(m.data.view("<u2").reshape(48, 64), expected)
+    order = [topic for topic, t, _ in rows if t == stamps[0] and topic in (BAG_IMAGE_TOPIC, BAG_CAMERA_INFO_TOPIC,
+                                                                         BAG_DEPTH_TOPIC)]
+    assert order == [BAG_IMAGE_TOPIC, BAG_CAMERA_INFO_TOPIC, BAG_DEPTH_TOPIC]
+
+
+def test_depth_without_a_camera_calibration_is_not_written(tmp_path):
+    scene = make_scene(tmp_path / "s", frames=2, depth=True)
+    (scene / "camera_info.yaml").unlink()
+    summary = import_scene(scene, tmp_path / "bag")
+    with Reader(tmp_path / "bag") as reader:
+        topics = {c.topic for c in reader.connections}
+    assert BAG_DEPTH_TOPIC not in topics and BAG_CAMERA_INFO_TOPIC not in topics
+    assert (summary.depth_frames, summary.camera_info) == (0, False)
+
+
+def test_an_unreadable_camera_calibration_is_a_clear_error_and_no_bag(tmp_path):
+    scene = make_scene(tmp_path / "s", frames=2, depth=True)
+    (scene / "camera_info.yaml").write_text("image_width: 64\n")
+    with pytest.raises(NotASceneError, match="camera_info.yaml"):
+        import_scene(scene, tmp_path / "bag")
+    assert not (tmp_path / "bag").exists()

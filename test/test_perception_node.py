@@ -1,6 +1,7 @@
 """perception_node over DDS with the annotations detector: every image encoding and CompressedImage in, the
 annotated entities out with the frame's header; odd frames are logged and counted, and the node keeps going;
-only the newest frame is processed."""
+only the newest frame is processed. With use_depth, an aligned depth image (16UC1 or 32FC1) and CameraInfo give
+positions; unusable or missing depth is counted and logged, and the frame goes without."""
 from __future__ import annotations
 
 import os
@@ -20,15 +21,16 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import spin_until, wait_for_subscribers
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from merge_ros.io.annotations import AnnotatedFrame, write_annotations
 from merge_ros.msg import EntityArray
 from merge_ros.params import ParameterError
+from merge_ros.perception.depth import DEPTH_ENCODINGS, CameraModel, DepthFrame
 from merge_ros.ros import conversions
-from merge_ros.ros.perception_node import PerceptionNode
+from merge_ros.ros.perception_node import DepthSync, PerceptionNode
 from merge_ros.ros.qos import IMAGE_QOS
-from merge_ros.types import Box, Entity, EntityKind, Keypoint, ns_to_seconds
+from merge_ros.types import Box, Entity, EntityFrame, EntityKind, Keypoint, ns_to_seconds
 
 W, H = 64, 48
 BGR = samples.frame(W, H)
@@ -376,8 +378,104 @@ def test_parameters_are_declared_with_descriptions_and_ranges(ros_context, annot
         assert node.get_parameter("classes").value == [] and node.get_parameter("robot_classes").value == ["robot arm"]
         assert node.pipeline.identity.config.match_similarity == 0.7
         assert not node.set_parameters([Parameter("conf", value=1.5)])[0].successful  # out of range
-        refused = node.set_parameters([Parameter("conf", value=0.5)])[0]  # in range, but read at start only
-        assert not refused.successful and "restart" in refused.reason
+        refused = node.set_parameters([Parameter("conf", value=0.5)])[0]  # in range, but read at configure only
+        assert not refused.successful and "cleanup" in refused.reason
         assert node.set_parameters([Parameter("use_sim_time", value=True)])[0].successful
     finally:
         node.destroy_node()
+
+
+# --- depth (use_depth) -------------------------------------------------------------------------------------------
+CAMERA = CameraModel(W, H, (50.0, 0.0, 31.5, 0.0, 50.0, 23.5, 0.0, 0.0, 1.0), frame_id="camera")
+DEPTH_MM = np.full((H, W), 1500, np.uint16)  # a wall 1.5 m away, and everything on it
+
+
+class DepthCamera:
+    """Publishers of a depth camera's other topics, beside the harness's colour one."""
+
+    def __init__(self, h: Harness):
+        self.h = h
+        self.depth_pub = h.tester.create_publisher(Image, "depth_registered/image_raw", IMAGE_QOS)
+        self.info_pub = h.tester.create_publisher(CameraInfo, "camera_info", IMAGE_QOS)
+        assert wait_for_subscribers(h.executor, self.depth_pub) and wait_for_subscribers(h.executor, self.info_pub)
+
+    def send(self, i: int, depth: Image | None, info: CameraInfo | None = None) -> EntityFrame:
+        """Frame i with that depth image and camera info (as a driver publishes them: after the colour frame)."""
+        msg = _raw_msg("bgr8", BGR, stamp(i))
+
+        def publish_all() -> None:
+            self.h.pub.publish(msg)
+            self.info_pub.publish(info or conversions.camera_info_to_msg(CAMERA, stamp(i)))
+            if depth is not None:
+                self.depth_pub.publish(depth)
+
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            publish_all()
+            if spin_until(self.h.executor, lambda: self.h._for(msg) is not None, timeout=1.0):
+                return conversions.entity_frame_from_msg(self.h._for(msg))
+        raise AssertionError(f"no entities for frame {i}")
+
+
+def _depth_msg(i: int, values: np.ndarray = DEPTH_MM, encoding: str = "16UC1") -> Image:
+    if encoding not in DEPTH_ENCODINGS:  # not a depth image at all
+        return conversions.image_msg(values, encoding, stamp(i), "camera")
+    return conversions.depth_to_msg(DepthFrame.from_array(values, encoding, stamp(i), "camera"))
+
+
+def test_aligned_depth_gives_positions_in_millimetres_and_metres(make_harness, annotations_file):
+    h = make_harness({"detector": "annotations", "annotations_file": str(annotations_file), "use_depth": True})
+    cam = DepthCamera(h)
+    metres = DEPTH_MM.astype(np.float32) / 1000.0
+    for i, depth in enumerate([_depth_msg(0), _depth_msg(1, metres, "32FC1"), _depth_msg(2), _depth_msg(3, metres,
+                                                                                                     "32FC1")]):
+        frame = cam.send(i, depth)
+        cup = next(e for e in frame.entities if e.label == "cup")
+        # the cup's centre: on its box centre's ray, behind the 1.5 m surface the camera sees
+        assert cup.position is not None and 1.5 < cup.position[2] < 1.7
+        assert cup.position[0] == pytest.approx((46.0 - 0.5 - 31.5) / 50.0 * cup.position[2], abs=0.02)
+    assert h.node.counters.depth_frames >= 4 and h.node.counters.depth_bad == 0
+
+
+def test_bad_or_missing_depth_is_counted_logged_once_and_the_frame_goes_without(make_harness, annotations_file):
+    h = make_harness({"detector": "annotations", "annotations_file": str(annotations_file), "use_depth": True})
+    cam = DepthCamera(h)
+    zero_k = conversions.camera_info_to_msg(CAMERA, stamp(2))
+    zero_k.k = [0.0] * 9
+    bad = [(_depth_msg(0, GRAY, "mono8"), None, "encoding 'mono8'"),
+           (_depth_msg(1, DEPTH_MM[:24, :32]), None, "must have the same size"),
+           (_depth_msg(2), zero_k, "positive fx and fy")]
+    for k, (depth, info, reason) in enumerate(bad):
+        frame = cam.send(k, depth, info)
+        assert all(e.position is None for e in frame.entities) and len(frame.entities) == 2  # processed all the same
+        assert h.node.counters.depth_bad == k + 1 and reason in h.node.last_error
+    assert spin_until(h.executor, lambda: any("bad depth skipped" in m.msg for m in h.logs), timeout=5.0)
+    assert sum("bad depth skipped" in m.msg for m in h.logs) == 1  # once: the rest within the throttle period
+    # another frame's depth image only (not within depth_tolerance_s of this one): without depth, counted
+    assert all(e.position is None for e in cam.send(3, _depth_msg(9)).entities)
+    assert h.node.counters.depth_missing >= 1 and h.node.counters.depth_frames == 0
+    assert any(e.position for e in cam.send(4, _depth_msg(4)).entities)  # and depth works again
+    assert h.node.counters.depth_frames >= 1
+
+
+def test_without_use_depth_there_is_no_depth_subscription(make_harness, annotations_file):
+    h = make_harness({"detector": "annotations", "annotations_file": str(annotations_file)})
+    assert h.node.params["use_depth"] is False
+    topics = {name for name, _ in h.node.get_subscriber_names_and_types_by_node("perception_node", "/")}
+    assert "/image" in topics and not {"/depth_registered/image_raw", "/camera_info"} & topics
+    assert all(e.position is None for e in conversions.entity_frame_from_msg(h.send(_raw_msg("bgr8", BGR,
+                                                                                               stamp(0)))).entities)
+
+
+def test_depth_sync_takes_the_nearest_image_within_the_tolerance_and_forgets_older_ones():
+    sync = DepthSync(keep=8, tolerance_s=0.02, wait_s=5.0, has_source=lambda: True)
+    sync.add_info(conversions.camera_info_to_msg(CAMERA))
+    for i in (0, 1, 2):
+        sync.add_depth(_depth_msg(i))
+    started = time.monotonic()
+    depth, info = sync.take(stamp(1) + 15_000_000)  # 15 ms after frame 1's stamp
+    assert conversions.time_to_ns(depth.header.stamp) == stamp(1) and info is not None
+    assert sync.take(stamp(1) + 50_000_000)[0] is None  # between two images: none within 20 ms, and no wait
+    assert time.monotonic() - started < 1.0  # a later image had come, so frame 1.5's was not waited for
+    assert conversions.time_to_ns(sync.take(stamp(2))[0].header.stamp) == stamp(2)
+    assert sync.take(stamp(1))[0] is None  # older than a frame taken: dropped

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCH_MODULES: tuple[str, ...] = ("perception", "identity", "events", "graph")
+BENCH_MODULES: tuple[str, ...] = ("perception", "identity", "events", "grounding", "graph", "depth")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,15 +11,26 @@ One JSON object per line (annotations.jsonl), one line per frame, in time order:
 stem), `track_id` a short-lived tracker ID as a detector's tracker would give it (-1 if none), `kind` one of
 person, robot, object. Boxes and keypoints are in pixels of the frame. Entities that are not visible in a frame
 (occluded, out of view, missed by the detector) are simply absent from that line.
+
+Scenes with depth (merge_ros.synth writes them) add, all optional, so that files without them still read:
+
+    "depth": "depth/1700000000.100000.png"          the frame's aligned depth image (16UC1 PNG, millimetres)
+    entity "position": [x, y, z]                    its true 3-D reference point: an object's centre, a person's
+                                                    chest, a robot's grip point
+    keypoint "position": [x, y, z]                  the keypoint's true 3-D point (the wrist joint, the grip point)
+
+Positions are in the camera's optical frame (x right, y down, z forward), metres, rounded to 0.1 mm. They are
+ground truth, not detector output: they are read into AnnotatedFrame.positions and keypoint_positions, never
+into the entities, so a detector replaying this file reports no 3-D positions of its own.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from merge_ros.types import KIND_NAMES, KINDS_BY_NAME, Box, Entity, EntityKind, Keypoint, seconds_to_ns
+from merge_ros.types import KIND_NAMES, KINDS_BY_NAME, Box, Entity, EntityKind, Keypoint, Point3, seconds_to_ns
 
 
 @dataclass
@@ -27,6 +38,9 @@ class AnnotatedFrame:
     stamp: float
     image: str
     entities: list[Entity]
+    depth: str = ""                                     # aligned depth image, relative to the scene; "" = none
+    positions: dict[str, Point3] = field(default_factory=dict)     # entity ID -> true 3-D point
+    keypoint_positions: dict[str, dict[str, Point3]] = field(default_factory=dict)  # ID -> keypoint -> point
 
     @property
     def stamp_ns(self) -> int:
@@ -56,11 +70,48 @@ def entity_from_json(d: dict) -> Entity:
     )
 
 
+def frame_to_json(fr: AnnotatedFrame) -> dict:
+    """One line of the file; the depth fields only where the frame has them."""
+    entities = []
+    for e in fr.entities:
+        d = entity_to_json(e)
+        if e.id in fr.positions:
+            d["position"] = _point_to_json(fr.positions[e.id])
+        points = fr.keypoint_positions.get(e.id, {})
+        for k in d["keypoints"]:
+            if k["name"] in points:
+                k["position"] = _point_to_json(points[k["name"]])
+        entities.append(d)
+    out: dict = {"stamp": fr.stamp, "image": fr.image}
+    if fr.depth:
+        out["depth"] = fr.depth
+    out["entities"] = entities
+    return out
+
+
+def frame_from_json(d: dict) -> AnnotatedFrame:
+    items = d.get("entities", [])
+    return AnnotatedFrame(
+        float(d["stamp"]), str(d.get("image", "")), [entity_from_json(e) for e in items], str(d.get("depth", "")),
+        {str(e["id"]): _point_from_json(e["position"]) for e in items if "position" in e},
+        {str(e["id"]): {str(k["name"]): _point_from_json(k["position"]) for k in e.get("keypoints", [])
+                        if "position" in k}
+         for e in items if any("position" in k for k in e.get("keypoints", []))})
+
+
+def _point_to_json(p: Point3) -> list[float]:
+    return [round(float(v), 4) for v in p]
+
+
+def _point_from_json(values: list) -> Point3:
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
 def write_annotations(path: Path, frames: Iterable[AnnotatedFrame]) -> None:
     with Path(path).open("w") as f:
         for fr in frames:
-            f.write(json.dumps({"stamp": fr.stamp, "image": fr.image,
-                                "entities": [entity_to_json(e) for e in fr.entities]}) + "\n")
+            f.write(json.dumps(frame_to_json(fr)) + "\n")
 
 
 def read_annotations(path: Path) -> Iterator[AnnotatedFrame]:
@@ -70,8 +121,6 @@ def read_annotations(path: Path) -> Iterator[AnnotatedFrame]:
             if not line.strip():
                 continue
             try:
-                d = json.loads(line)
-                yield AnnotatedFrame(float(d["stamp"]), str(d.get("image", "")),
-                                     [entity_from_json(e) for e in d.get("entities", [])])
+                yield frame_from_json(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{lineno}: malformed annotation line: {exc}") from exc

@@ -9,13 +9,23 @@ Bag layout written by `merge-ros import-ground` (rosbag2 version 9, CDR, mcap un
     /ground_truth              std_msgs/msg/String              the text of ground_truth.json, once, if present
     /camera/image/compressed   sensor_msgs/msg/CompressedImage  one per images/<stamp>.jpg, header.stamp = <stamp>,
                                                                 header.frame_id "camera", bag time = header stamp
+    /camera/camera_info        sensor_msgs/msg/CameraInfo       one per frame, same stamp and frame_id, if the scene
+                                                                has camera_info.yaml (K, D, size; R identity, P = [K|0])
+    /camera/aligned_depth_to_color/image_raw
+                               sensor_msgs/msg/Image            one per depth/<stamp>.png of a frame: 16UC1, mm, 0 = no
+                                                                reading, aligned to the frame (same stamp, frame_id)
+
+Depth is written as drivers publish it (realsense2_camera's aligned_depth_to_color, openni's depth_registered):
+raw 16UC1 images, not compressed, and one CameraInfo per frame for the colour camera, which the aligned depth
+shares. Per frame, the image, its CameraInfo and its depth image are written in that order at the same time.
 
 Registry and ground-truth messages carry the first frame's stamp (header and bag time) and are written before
 the first frame. They are offered reliable and TRANSIENT_LOCAL with a depth holding all of a topic's messages,
 so a node that starts after the replay began still learns every registered instance (a replayer publishes them
 that way); frames are offered best effort, as a camera driver does. Image bytes are the files' own (JPEG or PNG,
 format "jpeg" / "png"), never re-encoded, so the pixels the pipeline sees are the dataset's. A registry topic
-with no instances is not written. Files whose content is neither JPEG nor PNG are skipped and reported.
+with no instances is not written. Files whose content is neither JPEG nor PNG, and depth images that are not 16-bit
+single-channel images of the camera's size, are skipped and reported.
 
 Frame stamps are `merge_ros.types.seconds_to_ns` of the file stem, the same conversion the annotations use, so
 stamps in the bag equal `AnnotatedFrame.stamp_ns` exactly.
@@ -29,17 +39,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import cv2
 import numpy as np
 
 from merge_ros.io.bags import BagReader, TopicQos, create_writer, offered_profile
 from merge_ros.io.rostypes import typestore
 from merge_ros.io.scene_folder import NotASceneError, SceneFolder
-from merge_ros.topics import BAG_IMAGE_TOPIC, BAG_REGISTRY_TOPICS, CAMERA_FRAME, GROUND_TRUTH_TOPIC
+from merge_ros.perception.depth import CameraModel
+from merge_ros.topics import (
+    BAG_CAMERA_INFO_TOPIC,
+    BAG_DEPTH_TOPIC,
+    BAG_IMAGE_TOPIC,
+    BAG_REGISTRY_TOPICS,
+    CAMERA_FRAME,
+    GROUND_TRUTH_TOPIC,
+)
 from merge_ros.types import KIND_NAMES, NS_PER_S, EntityKind, seconds_to_ns
 
 log = logging.getLogger(__name__)
 
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 STRING_TYPE = "std_msgs/msg/String"
 FRAME_QOS = TopicQos(reliable=False, transient_local=False)
 
@@ -55,7 +76,9 @@ class ImportSummary:
     last_ns: int
     registry: dict[str, int]  # kind -> instances written
     ground_truth: bool
-    skipped: list[Path] = field(default_factory=list)  # files that are neither JPEG nor PNG
+    skipped: list[Path] = field(default_factory=list)  # files that are neither JPEG nor PNG (or unusable depth)
+    depth_frames: int = 0    # depth images written
+    camera_info: bool = False  # whether CameraInfo was written with every frame
 
 
 def image_format(path: Path) -> str | None:
@@ -69,7 +92,8 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
     """Write the scene folder as a bag (layout in the module docstring).
 
     Raises NotASceneError when the folder is not a scene (missing, no frames, no readable frame, ground truth
-    that is not JSON) and BagError when the bag cannot be written; nothing is left behind in either case.
+    that is not JSON, a camera_info.yaml that is no calibration) and BagError when the bag cannot be written;
+    nothing is left behind in either case.
     """
     scene = SceneFolder.open(scene_dir)
     skipped: list[Path] = []
@@ -88,6 +112,9 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
         ground_truth = scene.ground_truth_path.read_text()
     for path in skipped:
         log.warning("skipping %s: neither a JPEG nor a PNG file", path)
+    camera = scene.camera_model(CAMERA_FRAME)
+    depth = {} if camera is None else {seconds_to_ns(stamp): path for stamp, path in scene.depth_frames().items()}
+    written_depth = 0
 
     store = typestore()
     first_ns = frames[0][0]
@@ -108,8 +135,20 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
                                                              STRING_TYPE))
         conn = writer.add_connection(BAG_IMAGE_TOPIC, COMPRESSED_TYPE, typestore=store,
                                      offered_qos_profiles=[offered_profile(FRAME_QOS)])
+        info_conn = None if camera is None else writer.add_connection(
+            BAG_CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, typestore=store, offered_qos_profiles=[offered_profile(FRAME_QOS)])
+        depth_conn = None
         for stamp_ns, (fmt, path) in frames:
             writer.write(conn, stamp_ns, _compressed_cdr(stamp_ns, CAMERA_FRAME, fmt, path))
+            if info_conn is not None and camera is not None:
+                writer.write(info_conn, stamp_ns, _camera_info_cdr(stamp_ns, camera))
+            data = _depth_cdr(stamp_ns, depth[stamp_ns], camera, skipped) if stamp_ns in depth and camera else None
+            if data is not None:
+                if depth_conn is None:
+                    depth_conn = writer.add_connection(BAG_DEPTH_TOPIC, IMAGE_TYPE, typestore=store,
+                                                       offered_qos_profiles=[offered_profile(FRAME_QOS)])
+                writer.write(depth_conn, stamp_ns, data)
+                written_depth += 1
     except BaseException:
         writer.abort()
         _remove_bag(Path(bag_path))
@@ -117,7 +156,7 @@ def import_scene(scene_dir: Path | str, bag_path: Path | str, storage: str = "mc
     writer.close()
     return ImportSummary(Path(bag_path), len(frames), first_ns, frames[-1][0],
                          {KIND_NAMES[kind]: len(items) for kind, items in registry.items()}, ground_truth is not None,
-                         skipped)
+                         skipped, written_depth, camera is not None)
 
 
 def read_registry(bag: Path | str) -> dict[str, dict[str, bytes]]:
@@ -157,14 +196,46 @@ def _readable(items: Iterable[tuple[K, Path]], skipped: list[Path]) -> list[tupl
     return out
 
 
+def _header(stamp_ns: int, frame_id: str):
+    types = typestore().types
+    sec, nanosec = divmod(stamp_ns, NS_PER_S)
+    return types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+                                        frame_id=frame_id)
+
+
 def _compressed_cdr(stamp_ns: int, frame_id: str, fmt: str, path: Path) -> bytes:
     store = typestore()
-    sec, nanosec = divmod(stamp_ns, NS_PER_S)
-    header = store.types["std_msgs/msg/Header"](
-        stamp=store.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id)
-    msg = store.types[COMPRESSED_TYPE](header=header, format=fmt,
+    msg = store.types[COMPRESSED_TYPE](header=_header(stamp_ns, frame_id), format=fmt,
                                        data=np.frombuffer(path.read_bytes(), dtype=np.uint8))
     return bytes(store.serialize_cdr(msg, COMPRESSED_TYPE))
+
+
+def _depth_cdr(stamp_ns: int, path: Path, camera: CameraModel, skipped: list[Path]) -> bytes | None:
+    """A depth PNG as a 16UC1 Image; None (and the file to skipped) unless it is 16-bit, one channel, the
+    camera's size."""
+    values = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if values is None or values.dtype != np.uint16 or values.shape != (camera.height, camera.width):
+        log.warning("skipping %s: not a %dx%d 16-bit single-channel depth image", path, camera.width, camera.height)
+        skipped.append(path)
+        return None
+    store = typestore()
+    values = np.ascontiguousarray(values.astype("<u2"))
+    height, width = values.shape
+    msg = store.types[IMAGE_TYPE](header=_header(stamp_ns, CAMERA_FRAME), height=height, width=width,
+                                  encoding="16UC1", is_bigendian=0, step=2 * width,
+                                  data=np.frombuffer(values.tobytes(), dtype=np.uint8))
+    return bytes(store.serialize_cdr(msg, IMAGE_TYPE))
+
+
+def _camera_info_cdr(stamp_ns: int, camera: CameraModel) -> bytes:
+    store = typestore()
+    roi = store.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    msg = store.types[CAMERA_INFO_TYPE](
+        header=_header(stamp_ns, camera.frame_id), height=camera.height, width=camera.width,
+        distortion_model=camera.distortion_model, d=np.array(camera.d, dtype=np.float64),
+        k=np.array(camera.k, dtype=np.float64), r=np.array(camera.r, dtype=np.float64),
+        p=np.array(camera.p, dtype=np.float64), binning_x=0, binning_y=0, roi=roi)
+    return bytes(store.serialize_cdr(msg, CAMERA_INFO_TYPE))
 
 
 def _remove_bag(path: Path) -> None:

@@ -1,6 +1,9 @@
 """A GROUND-format scene folder: images/<stamp>.jpg, object_images/, person_images/, ground_truth.json.
 
-Synthetic scenes use the same layout plus annotations.jsonl (merge_ros.io.annotations) and robot_images/.
+Synthetic scenes use the same layout plus annotations.jsonl (merge_ros.io.annotations) and robot_images/, and,
+when they have depth, depth/<stamp>.png (16UC1 PNG, millimetres, 0 = no reading, aligned to the colour frame of
+the same stamp) and camera_info.yaml (the colour camera's calibration in the ROS calibration format that
+camera_calibration_parsers and camera_info_manager read; the depth images share it).
 """
 from __future__ import annotations
 
@@ -12,12 +15,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 
+from merge_ros.perception.depth import CameraModel, DepthError
 from merge_ros.types import EntityKind
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+DEPTH_FOLDER = "depth"
+CAMERA_INFO_FILE = "camera_info.yaml"
 
 
 class NotASceneError(ValueError):
@@ -51,6 +58,29 @@ class SceneFolder:
             except ValueError:
                 continue
         return sorted(out)
+
+    def depth_frames(self) -> dict[float, Path]:
+        """Depth image of each frame that has one, by stamp (seconds, as frames() gives it)."""
+        out = {}
+        for path in _images(self.root / DEPTH_FOLDER):
+            try:
+                out[float(path.stem)] = path
+            except ValueError:
+                continue
+        return out
+
+    @property
+    def camera_info_path(self) -> Path:
+        return self.root / CAMERA_INFO_FILE
+
+    def camera_model(self, frame_id: str = "") -> CameraModel | None:
+        """The frames' camera from camera_info.yaml, None when the scene has none; NotASceneError if unreadable."""
+        if not self.camera_info_path.is_file():
+            return None
+        try:
+            return CameraModel.from_calibration(yaml.safe_load(self.camera_info_path.read_text()) or {}, frame_id)
+        except (yaml.YAMLError, DepthError) as exc:
+            raise NotASceneError(f"{self.camera_info_path}: {exc}") from exc
 
     def object_images(self) -> dict[str, Path]:
         """Reference image of each known object instance, by ID (the file stem)."""

@@ -7,7 +7,13 @@ Chosen per kind of data:
   and deep enough for a consumer to fall behind by tens of seconds without a loss;
 - state (the scene, the reasoning counters, registered instances): reliable and TRANSIENT_LOCAL, so a late
   subscriber (rviz, a planner started later) gets the latest at once;
-- display (markers, the debug image): the latest only, reliable, which best-effort subscribers match too.
+- display (markers, the debug image): the latest only, reliable, which best-effort subscribers match too;
+- the robot stack's own interfaces (perception_node's merge_ros.ros.standard_outputs): what their usual subscribers
+  ask for. /tf as tf2_ros' broadcaster offers it (reliable, 100 deep); vision_msgs detections and the REP-155
+  streams as rclcpp's default (reliable, 10 deep); REP-155's latched topics (a person's body_id) as the state;
+- a camera's CameraInfo: best effort, the newest only (every frame repeats it);
+- a camera of one's own (merge-ros run --video): the newest frame only, reliable, so that best-effort and reliable
+  (reliable_images) subscriptions both match it.
 """
 from __future__ import annotations
 
@@ -31,6 +37,14 @@ STATE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Rel
 REGISTRY_QOS = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DISPLAY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+TF_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                    durability=DurabilityPolicy.VOLATILE)
+STANDARD_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+LATCHED_QOS = STATE_QOS
+CAMERA_INFO_QOS = IMAGE_QOS
+VIDEO_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE)
 
 
 def image_qos(depth: int = 1, reliable: bool = False) -> QoSProfile:

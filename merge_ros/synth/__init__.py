@@ -1,6 +1,6 @@
 """Procedural GROUND-like scenes for tests and the demo (`merge-ros synth`).
 
-`generate_scene(out_dir, scenario, persons, robot, seed, duration_s, fps, width, height)` writes:
+`generate_scene(out_dir, scenario, persons, robot, seed, duration_s, fps, width, height, depth=True)` writes:
 
 - images/<stamp>.jpg: 640x480 (by default) frames of a table seen from a camera at its near edge, persons
   standing behind it (torso, head, arms reaching over the table, skin-coloured hands), optionally a robot arm
@@ -19,11 +19,21 @@
   scores "on" and writes bowls there).
   Robot actions themselves are not listed;
 - annotations.jsonl (merge_ros.io.annotations): every frame's visible entities with their true IDs, boxes,
-  wrist keypoints (left_wrist/right_wrist; "gripper" for the robot), confidences and a tracker's track_id;
-- scene.json: the parameters, the realism settings, each object's label, the pours and the realism incidents
-  (false_reach, pass_by, leave) with their frame stamps, for tests that check a detector stays quiet there.
+  wrist keypoints (left_wrist/right_wrist; "gripper" for the robot), confidences and a tracker's track_id, and
+  (with depth) each one's true 3-D point in the camera's optical frame: an object's centre (the middle of its
+  axis), a person's chest (on the torso, 0.15 m below the shoulders' centre), a robot's grip point, and the
+  wrists' and the grip point's own;
+- depth/<stamp>.png (unless depth=False): the depth image aligned to the frame, 16UC1 in millimetres, 0 = no
+  reading, ray-cast from the same 3-D scene the frame is drawn from and degraded as a real sensor's
+  (merge_ros.synth.depth: noise growing with distance, disparity steps, holes and flying pixels along depth edges,
+  dropout); camera_info.yaml: the camera's calibration in the ROS format (K, D, size), the same for every frame;
+- scene.json: the parameters (depth included), the realism settings, each object's label, the pours and the
+  realism incidents (false_reach, pass_by, leave) with their frame stamps, for tests that check a detector stays
+  quiet there.
 
-The realism knobs (merge_ros.synth.realism.Realism) are on by default at moderate levels.
+The realism knobs (merge_ros.synth.realism.Realism) are on by default at moderate levels. The depth sensor draws
+from a random stream of its own, so the colour frames, annotations and ground truth are the same with or without
+depth and whatever its settings.
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from merge_ros.synth.camera import Camera
 from merge_ros.synth.catalog import TABLE_DEPTH, TABLE_HALF_WIDTH
-from merge_ros.synth.painter import Color, shade
+from merge_ros.synth.depth import backdrop_depth
+from merge_ros.synth.painter import Color, Painter, shade
 
 WALL_Y = 2.3
 FLOOR_Z = -0.75
@@ -32,10 +33,14 @@ class Backdrop:
         rows = np.flatnonzero(self.table_mask.any(axis=1))
         return max(int(rows[0]) - 8, 0) if len(rows) else 0
 
-    def compose(self, img: np.ndarray, ids: np.ndarray) -> None:
+    def depth(self, cam: Camera) -> np.ndarray:
+        """True depth (m) of the static scene; the chairs and the board are painted on the floor and the wall."""
+        return backdrop_depth(cam, self.table_mask, WALL_Y, FLOOR_Z, TABLE_HALF_WIDTH, TABLE_DEPTH)
+
+    def compose(self, p: Painter) -> None:
         """Put the table over what was drawn so far (the persons' bodies)."""
-        cv2.copyTo(self.table, self.table_mask, img)
-        ids[self.table_mask > 0] = 0
+        cv2.copyTo(self.table, self.table_mask, p.img)
+        p.cover(self.table_mask)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]) -> np.ndarray:

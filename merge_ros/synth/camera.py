@@ -11,6 +11,8 @@ from functools import cached_property
 
 import numpy as np
 
+from merge_ros.perception.depth import CameraModel
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -25,7 +27,7 @@ class Camera:
         return self.focal_ratio * self.width
 
     @cached_property
-    def _axes(self) -> np.ndarray:
+    def axes(self) -> np.ndarray:
         """Rows: camera x (right), y (down), z (forward) in world coordinates."""
         forward = np.subtract(self.target, self.position).astype(float)
         forward /= np.linalg.norm(forward)
@@ -34,9 +36,18 @@ class Camera:
         down = np.cross(forward, right)
         return np.stack([right, down, forward])
 
+    def model(self, frame_id: str = "") -> CameraModel:
+        """This camera as a CameraInfo would describe it (the colour camera, which the depth image is aligned to).
+
+        Frames are drawn with OpenCV, whose pixel centres lie at integer coordinates, as in ROS: project()'s
+        coordinates are ROS image coordinates and the principal point is (width / 2, height / 2)."""
+        f, cx, cy = self.focal, self.width / 2.0, self.height / 2.0
+        return CameraModel(self.width, self.height, (f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0), (0.0,) * 5, "plumb_bob",
+                           frame_id)
+
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         pts = np.asarray(points, dtype=float).reshape(-1, 3)
-        return (pts - np.asarray(self.position)) @ self._axes.T
+        return (pts - np.asarray(self.position)) @ self.axes.T
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Pixel coordinates (N x 2) of world points (N x 3); points must lie in front of the camera."""

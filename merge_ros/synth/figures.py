@@ -13,6 +13,7 @@ import numpy as np
 
 from merge_ros.synth.camera import Camera
 from merge_ros.synth.catalog import ARM_FORE, ARM_UPPER, PERSON_Y
+from merge_ros.synth.depth import Capsule, Plane, plane_through
 from merge_ros.synth.painter import Color, Painter, mix, shade
 from merge_ros.synth.timeline import ActorSpec, ObjectPose, ObjectSpec
 
@@ -63,7 +64,11 @@ def _hull(pts: np.ndarray) -> np.ndarray:
 
 def disc(p: Painter, cam: Camera, center: np.ndarray, radius: float, color: Color, eid: int = 0,
          axis: np.ndarray | None = None) -> np.ndarray:
-    pts = cam.project(_ring(center, radius, np.array([0.0, 0.0, 1.0]) if axis is None else axis, 28))
+    normal = np.array([0.0, 0.0, 1.0]) if axis is None else axis
+    ring = _ring(center, radius, normal, 28)
+    pts = cam.project(ring)
+    if eid:
+        p.on(Plane(center, normal, ring[::7]))
     p.poly(pts, color, eid)
     return pts
 
@@ -71,6 +76,8 @@ def disc(p: Painter, cam: Camera, center: np.ndarray, radius: float, color: Colo
 def solid(p: Painter, cam: Camera, a: np.ndarray, b: np.ndarray, ra: float, rb: float, color: Color,
           eid: int = 0, shading: bool = True) -> None:
     """A (tapered) cylinder from a to b: the convex hull of its two end rings is its exact silhouette."""
+    if eid:
+        p.on(Capsule(a, b, ra, rb))
     axis = b - a
     if np.linalg.norm(axis) < 1e-6:
         return
@@ -92,6 +99,8 @@ def ball(p: Painter, cam: Camera, center: np.ndarray, radius: float, color: Colo
     c = cam.project(center[None])[0]
     r = cam.pixels(radius, center)
     light2d = np.array([-0.55, -0.65])
+    if eid:
+        p.on(Capsule(center, center, radius, radius))
     p.ellipse(c, (r, r * squash), 0, shade(color, 0.62), eid)
     p.ellipse(c + light2d * r * 0.1, (r * 0.88, r * 0.88 * squash), 0, shade(color, 0.85))
     p.ellipse(c + light2d * r * 0.25, (r * 0.6, r * 0.6 * squash), 0, color)
@@ -101,7 +110,7 @@ def ball(p: Painter, cam: Camera, center: np.ndarray, radius: float, color: Colo
 
 def capsule(p: Painter, cam: Camera, a: np.ndarray, b: np.ndarray, ra: float, rb: float, color: Color,
             eid: int = 0) -> None:
-    solid(p, cam, a, b, ra, rb, color, eid)
+    solid(p, cam, a, b, ra, rb, color, eid)   # its swept-sphere surface covers the round ends too
     for end, r in ((a, ra), (b, rb)):
         p.circle(cam.project(end[None])[0], cam.pixels(r, end) * 0.97, shade(color, 0.9), eid)
 
@@ -148,6 +157,7 @@ def draw_person_body(p: Painter, cam: Camera, spec: ActorSpec, pose: PersonPose,
         c + [-half - 0.03, 0.02, -0.05], c + [-half + 0.03, 0.02, 0.03], c + [-0.07, 0.0, 0.05],
         c + [0.07, 0.0, 0.05], c + [half - 0.03, 0.02, 0.03], c + [half + 0.03, 0.02, -0.05],
         w + [half - 0.02, 0.0, 0.0], w + [-half + 0.02, 0.0, 0.0]])
+    p.on(plane_through(torso))
     p.poly(cam.project(torso), shade(shirt, 0.8), eid)
     inner = (torso - torso.mean(axis=0)) * np.array([0.62, 1.0, 0.9]) + torso.mean(axis=0) + [-0.02, 0, 0.01]
     p.poly(cam.project(inner), shirt)
@@ -156,6 +166,7 @@ def draw_person_body(p: Painter, cam: Camera, spec: ActorSpec, pose: PersonPose,
     p.poly(cam.project(collar), shade(skin, 0.8))
     hc = cam.project(pose.head[None])[0]
     rx, ry = cam.pixels(0.082, pose.head), cam.pixels(0.108, pose.head)
+    p.on(Capsule(pose.head - [0, 0, 0.026], pose.head + [0, 0, 0.026], 0.082, 0.082))
     if look.get("long_hair"):
         for side in (-1, 1):
             p.ellipse(hc + [side * rx * 0.72, ry * 0.5], (rx * 0.38, ry * 0.95), side * 8, shade(hair, 0.9), eid)
@@ -181,6 +192,7 @@ def draw_person_arm(p: Painter, cam: Camera, spec: ActorSpec, pose: PersonPose, 
     ball(p, cam, center, 0.042, skin, eid, squash=0.9)
     side = 1.0 if hand == "right" else -1.0
     thumb = center + np.array([side * 0.03, -0.02, 0.01])
+    p.on(Capsule(thumb, thumb, 0.016, 0.016))
     p.circle(cam.project(thumb[None])[0], cam.pixels(0.016, thumb), shade(skin, 0.9), eid)
 
 
@@ -270,9 +282,12 @@ def draw_object(p: Painter, cam: Camera, spec: ObjectSpec, pose: ObjectPose, eid
         disc(p, cam, base + [0, 0, h * 0.6], r * 0.68, shade(color, 0.93))
         p.line(np.vstack([edge, edge[:1]]), shade(color, 0.6), 1)
     elif kind.shape == "bowl":
-        rim = cam.project(_ring(base + [0, 0, h], r, np.array([0.0, 0.0, 1.0]), 28))
+        rim3 = _ring(base + [0, 0, h], r, np.array([0.0, 0.0, 1.0]), 28)
+        rim = cam.project(rim3)
         bottom = cam.project(_ring(base, r * 0.55, np.array([0.0, 0.0, 1.0]), 28))
+        p.on(_bowl_wall(spec, pose))
         p.poly(_hull(np.vstack([rim, bottom])), shade(color, 0.85), eid)
+        p.on(Plane(base + [0, 0, 0.4 * h], np.array([0.0, 0.0, 1.0]), rim3[::7] - [0, 0, 0.6 * h]))
         p.poly(rim, shade(color, 0.6), eid)
         disc(p, cam, base + [0.01, 0.01, 0.012], r * 0.55, shade(color, 0.45))
         p.line(np.vstack([rim, rim[:1]]), shade(color, 1.3), max(cam.pixels(0.006, base), 1))
@@ -300,8 +315,15 @@ def draw_bowl_front(p: Painter, cam: Camera, spec: ObjectSpec, pose: ObjectPose,
     ring = np.column_stack([np.cos(ang), np.sin(ang), np.zeros_like(ang)])
     rim = cam.project(pose.base + ring * r + [0, 0, h])
     bottom = cam.project(pose.base + ring * r * 0.55)
+    p.on(_bowl_wall(spec, pose))
     p.poly(np.vstack([rim, bottom[::-1]]), shade(color, 0.85), eid)
     p.line(rim, shade(color, 1.3), max(cam.pixels(0.006, pose.base), 1))
+
+
+def _bowl_wall(spec: ObjectSpec, pose: ObjectPose) -> Capsule:
+    """A bowl's outside, widening from its foot to its rim."""
+    r, h = spec.kind.radius, spec.kind.height
+    return Capsule(pose.base + [0, 0, 0.55 * r], pose.base + [0, 0, h - 0.3 * r], 0.55 * r, 0.9 * r)
 
 
 def _banana(p: Painter, cam: Camera, spec: ObjectSpec, pose: ObjectPose, eid: int) -> None:
@@ -322,6 +344,7 @@ def _banana(p: Painter, cam: Camera, spec: ObjectSpec, pose: ObjectPose, eid: in
     if normal[len(normal) // 2, 1] > 0:       # the highlight goes on the upper (lit) side
         normal = -normal
     outline = np.vstack([centre + normal * px[:, None], (centre - normal * px[:, None])[::-1]])
+    p.on(Plane(center, pose.axis(), pts))
     p.poly(outline, shade(spec.color, 0.72), eid)
     lit = np.vstack([centre + normal * px[:, None] * 0.85, (centre - normal * px[:, None] * 0.1)[::-1]])
     p.poly(lit, spec.color)

@@ -4,6 +4,10 @@ Every silhouette primitive is drawn three times: anti-aliased into the colour im
 writer wins, so it holds what the camera sees) and into the entity's own mask (everything it would cover if
 nothing were in front). Visible over full pixel counts give occlusion, the ID buffer gives visible boxes.
 Shading primitives (highlights, texture) touch the colour image only.
+
+With depth on, each silhouette primitive is also drawn into a surface buffer with the index of the 3-D surface
+set last with `on()` (merge_ros.synth.depth), so that the depth image is ray-cast against exactly what each pixel
+shows; the colour image and the ID buffer are drawn the same either way.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from merge_ros.synth.depth import Surface
 
 _SHIFT = 4
 _SCALE = 1 << _SHIFT
@@ -49,12 +55,35 @@ class Visibility:
 
 
 class Painter:
-    def __init__(self, background: np.ndarray) -> None:
+    def __init__(self, background: np.ndarray, depth: bool = False) -> None:
         self.img = background.copy()
         h, w = self.img.shape[:2]
         self.ids = np.zeros((h, w), np.uint8)
         self._masks: dict[int, np.ndarray] = {}
         self._extent: dict[int, list[float]] = {}
+        self.surfaces: list[Surface] = []
+        self.surface_ids = np.zeros((h, w), np.uint16) if depth else None
+        self._surface = 0
+
+    def on(self, surface: Surface) -> None:
+        """The 3-D surface that the next silhouette primitives draw (for the depth image)."""
+        if self.surface_ids is None:
+            return
+        if len(self.surfaces) >= np.iinfo(np.uint16).max:
+            raise ValueError("too many surfaces in one frame for the depth image")
+        self.surfaces.append(surface)
+        self._surface = len(self.surfaces)
+
+    def cover(self, mask: np.ndarray) -> None:
+        """Something static is drawn over the masked pixels (the table over the persons): no entity shows there."""
+        self.ids[mask > 0] = 0
+        if self.surface_ids is not None:
+            self.surface_ids[mask > 0] = 0
+
+    def _surface_buffer(self) -> np.ndarray | None:
+        if self.surface_ids is not None and not self._surface:
+            raise RuntimeError("a silhouette primitive was drawn before any surface was set")
+        return self.surface_ids
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,6 +109,8 @@ class Painter:
         if eid:
             cv2.fillPoly(self.ids, [fixed], eid, cv2.LINE_8, _SHIFT)
             cv2.fillPoly(self._touch(eid, pts), [fixed], 255, cv2.LINE_8, _SHIFT)
+            if (buf := self._surface_buffer()) is not None:
+                cv2.fillPoly(buf, [fixed], self._surface, cv2.LINE_8, _SHIFT)
 
     def circle(self, center: np.ndarray, radius: float, color: Color, eid: int = 0) -> None:
         c = tuple(int(round(v * _SCALE)) for v in np.asarray(center, float).ravel()[:2])
@@ -88,6 +119,8 @@ class Painter:
         if eid:
             cv2.circle(self.ids, c, r, eid, -1, cv2.LINE_8, _SHIFT)
             cv2.circle(self._touch(eid, np.asarray(center).reshape(1, 2), radius), c, r, 255, -1, cv2.LINE_8, _SHIFT)
+            if (buf := self._surface_buffer()) is not None:
+                cv2.circle(buf, c, r, self._surface, -1, cv2.LINE_8, _SHIFT)
 
     def ellipse(self, center: np.ndarray, axes: tuple[float, float], angle: float, color: Color, eid: int = 0) -> None:
         c = tuple(int(round(v * _SCALE)) for v in np.asarray(center, float).ravel()[:2])
@@ -97,6 +130,8 @@ class Painter:
             cv2.ellipse(self.ids, c, ax, angle, 0, 360, eid, -1, cv2.LINE_8, _SHIFT)
             mask = self._touch(eid, np.asarray(center).reshape(1, 2), max(axes))
             cv2.ellipse(mask, c, ax, angle, 0, 360, 255, -1, cv2.LINE_8, _SHIFT)
+            if (buf := self._surface_buffer()) is not None:
+                cv2.ellipse(buf, c, ax, angle, 0, 360, self._surface, -1, cv2.LINE_8, _SHIFT)
 
     def line(self, pts: np.ndarray, color: Color, thickness: float, eid: int = 0) -> None:
         fixed = _fixed(pts)
@@ -105,6 +140,8 @@ class Painter:
         if eid:
             cv2.polylines(self.ids, [fixed], False, eid, t, cv2.LINE_8, _SHIFT)
             cv2.polylines(self._touch(eid, pts, thickness / 2), [fixed], False, 255, t, cv2.LINE_8, _SHIFT)
+            if (buf := self._surface_buffer()) is not None:
+                cv2.polylines(buf, [fixed], False, self._surface, t, cv2.LINE_8, _SHIFT)
 
     def visibility(self, eid: int) -> Visibility | None:
         """What the camera sees of an entity; None if it drew nothing."""

@@ -7,7 +7,7 @@ its holder's hand), so that an arm reaching over the table covers what lies unde
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -15,6 +15,7 @@ import numpy as np
 
 from merge_ros.synth.background import Backdrop, make_backdrop
 from merge_ros.synth.camera import Camera
+from merge_ros.synth.depth import surface_depth
 from merge_ros.synth.figures import (
     bottle_mouth,
     draw_bowl_front,
@@ -29,6 +30,9 @@ from merge_ros.synth.figures import (
 )
 from merge_ros.synth.painter import Painter, Visibility, shade
 from merge_ros.synth.timeline import PERSON, World, WorldState
+from merge_ros.types import Point3
+
+CHEST_BELOW_SHOULDERS_M = 0.15   # a person's reference point: on the torso, this far below the shoulder centre
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,20 @@ class Rendered:
     image: np.ndarray
     visibility: dict[str, Visibility]
     keypoints: dict[str, dict[str, tuple[float, float]]]   # actor -> name -> pixel
+    depth: np.ndarray | None = None                         # true depth (m, float32) when asked for
+    positions: dict[str, Point3] = field(default_factory=dict)   # entity -> 3-D reference point, optical frame
+    keypoint_positions: dict[str, dict[str, Point3]] = field(default_factory=dict)  # actor -> name -> 3-D point
 
 
 class Renderer:
-    def __init__(self, world: World, cam: Camera, rng: np.random.Generator, pours: list[Pour]) -> None:
+    def __init__(self, world: World, cam: Camera, rng: np.random.Generator, pours: list[Pour],
+                 depth: bool = False) -> None:
+        """depth: also ray-cast the true depth image of each full frame (merge_ros.synth.depth)."""
         self.world = world
         self.cam = cam
         self.backdrop: Backdrop = make_backdrop(cam, rng)
         self.pours = pours
+        self.background_depth = self.backdrop.depth(cam) if depth else None
         ids = list(world.actors) + list(world.objects)
         if len(ids) > 250:
             raise ValueError("at most 250 entities per scene")
@@ -64,7 +74,8 @@ class Renderer:
         """Draw the frame; `only` restricts drawing to some entities (clean reference crops)."""
         cam, world = self.cam, self.world
         shown = (lambda e: True) if only is None else (lambda e: e in only)
-        p = Painter(self.backdrop.room)
+        with_depth = self.background_depth is not None and only is None
+        p = Painter(self.backdrop.room, depth=with_depth)
         poses = {}
         for aid, spec in world.actors.items():
             poses[aid] = person_pose(spec, state.actors[aid]) if spec.kind == PERSON else robot_pose(
@@ -73,7 +84,7 @@ class Renderer:
                          key=lambda a: -cam.depth(poses[a].center))
         for aid in persons:
             draw_person_body(p, cam, world.actors[aid], poses[aid], self.eid[aid])
-        self.backdrop.compose(p.img, p.ids)
+        self.backdrop.compose(p)
         self._shadows(p, state, poses, shown)
 
         items: list[tuple[int, float, Callable[[], None]]] = []
@@ -114,18 +125,48 @@ class Renderer:
         for _, _, draw in sorted(items, key=lambda it: (it[0], -it[1])):
             draw()
         vis = {e: v for e, i in self.eid.items() if (v := p.visibility(i)) is not None}
-        return Rendered(p.img, vis, self._keypoints(poses))
+        rendered = Rendered(p.img, vis, self._keypoints(poses))
+        if with_depth:
+            rendered.depth = surface_depth(cam, p.surfaces, p.surface_ids, self.background_depth)
+            rendered.positions = self._positions(state, poses)
+            rendered.keypoint_positions = {a: {n: self._optical(q) for n, q in pts.items()}
+                                           for a, pts in self._keypoint_points(poses).items()}
+        return rendered
 
-    def _keypoints(self, poses: dict) -> dict[str, dict[str, tuple[float, float]]]:
+    def _keypoint_points(self, poses: dict) -> dict[str, dict[str, np.ndarray]]:
+        """World points of each actor's keypoints: the wrists of a person, the grip point of a robot."""
         out = {}
         for aid, spec in self.world.actors.items():
             pose = poses[aid]
-            if spec.kind == PERSON:
-                pts = {f"{h}_wrist": pose.wrists[h] for h in ("left", "right")}
-            else:
-                pts = {"gripper": pose.grip}
-            out[aid] = {n: tuple(float(v) for v in self.cam.project(q[None])[0]) for n, q in pts.items()}
+            out[aid] = ({f"{h}_wrist": pose.wrists[h] for h in ("left", "right")} if spec.kind == PERSON
+                        else {"gripper": pose.grip})
         return out
+
+    def _keypoints(self, poses: dict) -> dict[str, dict[str, tuple[float, float]]]:
+        return {aid: {n: tuple(float(v) for v in self.cam.project(q[None])[0]) for n, q in pts.items()}
+                for aid, pts in self._keypoint_points(poses).items()}
+
+    def _positions(self, state: WorldState, poses: dict) -> dict[str, Point3]:
+        """Each entity's reference point in the camera's optical frame: an object's centre (the middle of its axis),
+        a person's chest (on the torso, CHEST_BELOW_SHOULDERS_M below the shoulder centre), a robot's grip point
+        (between its fingers, where its gripper keypoint is)."""
+        out = {}
+        for oid, spec in self.world.objects.items():
+            pose = state.objects[oid]
+            out[oid] = self._optical(pose.base + pose.axis() * spec.kind.height / 2.0)
+        for aid, spec in self.world.actors.items():
+            pose = poses[aid]
+            if spec.kind == PERSON:
+                down = pose.waist - pose.center
+                out[aid] = self._optical(pose.center + [0.0, 0.01, 0.0]
+                                         + down / np.linalg.norm(down) * CHEST_BELOW_SHOULDERS_M)
+            else:
+                out[aid] = self._optical(pose.grip)
+        return out
+
+    def _optical(self, point: np.ndarray) -> Point3:
+        x, y, z = self.cam.to_camera(point)[0]
+        return (float(x), float(y), float(z))
 
     def _fill(self, cup: str, frame: int) -> tuple[float, tuple[int, int, int]]:
         level, liquid = 0.0, (60, 120, 200)
