@@ -9,7 +9,7 @@ benchmarks, and the reference the live graph is tested against.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,19 @@ class OfflineGraph:
 def run_scene(scene: SceneFolder, sections: Sections, on_event: Callable[[Event], None] = lambda e: None
               ) -> list[Event]:
     """Every frame of a scene folder through the offline graph, in time order (unreadable frames are logged,
-    counted and skipped). With perception_node's use_depth, the scene's depth images and camera model, where it
-    has them, go with their frames, as a replay of its recording brings them to perception_node."""
+    counted and skipped); with perception_node's use_depth, with their depth images (scene_frames)."""
     graph = OfflineGraph(sections, on_event)
-    camera = scene.camera_model(CAMERA_FRAME) if graph.use_depth else None
+    for frame, stamp_ns, depth, camera in scene_frames(scene, graph.use_depth):
+        graph.process(frame, stamp_ns, CAMERA_FRAME, depth, camera)
+    return graph.finish()
+
+
+def scene_frames(scene: SceneFolder, use_depth: bool
+                 ) -> Iterator[tuple[np.ndarray, int, DepthFrame | None, CameraModel | None]]:
+    """(BGR frame, stamp, depth, camera) of every readable frame in time order. With use_depth, the scene's depth
+    image of the frame and its camera model where it has them (as a replay of its recording brings them to
+    perception_node), else None and None."""
+    camera = scene.camera_model(CAMERA_FRAME) if use_depth else None
     depth_paths = scene.depth_frames() if camera is not None else {}
     unreadable = 0
     for stamp, path in scene.frames():
@@ -100,8 +109,7 @@ def run_scene(scene: SceneFolder, sections: Sections, on_event: Callable[[Event]
             continue
         stamp_ns = seconds_to_ns(stamp)
         depth = read_depth(depth_paths[stamp], stamp_ns) if stamp in depth_paths else None
-        graph.process(frame, stamp_ns, CAMERA_FRAME, depth, camera if depth is not None else None)
-    return graph.finish()
+        yield frame, stamp_ns, depth, camera if depth is not None else None
 
 
 def read_depth(path: Path, stamp_ns: int) -> DepthFrame | None:

@@ -148,3 +148,28 @@ def test_whereabouts_terms():
     assert w.term("object_1", box, ns(2), (H, W)) == pytest.approx(1.0)  # or it stayed
     # the hand then goes out of sight: what it carried fades, what stayed does not
     assert w.term("object_1", carried, ns(5), (H, W)) < 0.2
+
+
+def _shirt_on(frame: np.ndarray, box: Box, colour: tuple[int, int, int]) -> None:
+    x0, y0, x1, y1 = (int(v) for v in box.as_list())
+    frame[y0 + 10:y1 - 10, x0 + 15:x1 - 15] = colour
+
+
+def test_the_registered_cast_takes_its_first_sightings_however_unlike_their_references(embedder):
+    """Three registered persons, seen first crowded together (each live box holds half a neighbour), so that no
+    view looks like its clean reference with any confidence: the cast is known, so they take the three IDs by
+    one assignment on their scores, and nobody new is founded."""
+    refs = {"red": (40, 40, 200), "green": (40, 160, 40), "black": (30, 30, 30)}
+    g = IdentityGallery(IdentityConfig(), embedder)
+    for name, colour in refs.items():
+        ref = table(1)[100:340, 100:260].copy()
+        _shirt_on(ref, Box(0, 0, 160, 240), colour)
+        g.register(name, EntityKind.PERSON, "person", ref)
+    frame = table(2)
+    boxes = [Box(100 + 70 * i, 100, 260 + 70 * i, 340) for i in range(3)]  # over each other, the last on top
+    for box, colour in zip(boxes, refs.values(), strict=True):
+        _shirt_on(frame, box, colour)
+    dets = [Detection(EntityKind.PERSON, "person", b, 0.9, track_id=i) for i, b in enumerate(boxes)]
+    out = g.assign(frame, dets, ns(0))
+    assert [e.id for e in out] == list(refs)
+    assert sorted(g.ids(EntityKind.PERSON)) == sorted(refs)

@@ -461,7 +461,7 @@ def test_bad_or_missing_depth_is_counted_logged_once_and_the_frame_goes_without(
 def test_without_use_depth_there_is_no_depth_subscription(make_harness, annotations_file):
     h = make_harness({"detector": "annotations", "annotations_file": str(annotations_file)})
     assert h.node.params["use_depth"] is False
-    topics = {name for name, _ in h.node.get_subscriber_names_and_types_by_node("perception_node", "/")}
+    topics = {sub.topic_name for sub in h.node.subscriptions}
     assert "/image" in topics and not {"/depth_registered/image_raw", "/camera_info"} & topics
     assert all(e.position is None for e in conversions.entity_frame_from_msg(h.send(_raw_msg("bgr8", BGR,
                                                                                                stamp(0)))).entities)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from merge_ros.perception.depth import CameraModel, DepthError, DepthFrame, DepthLocator
+from merge_ros.perception.depth import CameraModel, DepthFrame, DepthLocator, check_aligned
 from merge_ros.perception.detection import Detection, Detector
 from merge_ros.types import Entity, EntityFrame
 
@@ -62,11 +62,7 @@ class PerceptionPipeline:
         registered to the colour camera, taken at the same time) and camera (that camera's model), also locate
         each entity in 3-D. Depth or a camera of another size than the frame raises DepthError."""
         if depth is not None and camera is not None:
-            size = (camera.height, camera.width)
-            if depth.values.shape != size or frame_bgr.shape[:2] != size:
-                raise DepthError(f"frame {frame_bgr.shape[1]}x{frame_bgr.shape[0]}, depth "
-                                 f"{depth.values.shape[1]}x{depth.values.shape[0]} and camera "
-                                 f"{camera.width}x{camera.height} must have the same size (aligned depth)")
+            check_aligned(frame_bgr.shape[:2], depth, camera)
         t0 = time.perf_counter()
         detections = self.detector.detect(frame_bgr, stamp_ns)
         t1 = time.perf_counter()

@@ -161,6 +161,14 @@ class Graph:
         rclpy.try_shutdown(context=self.context)
 
 
+def bag_remap(namespace: str = "", camera_topic: str = BAG_IMAGE_TOPIC) -> dict[str, str]:
+    """A recording's camera topics (merge-ros import-ground names them as a driver would) -> the graph's in
+    namespace: the images, the aligned depth images and the CameraInfo."""
+    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    return {camera_topic: f"{ns}/{IMAGE_COMPRESSED}", BAG_DEPTH_TOPIC: f"{ns}/{DEPTH_IMAGE}",
+            BAG_CAMERA_INFO_TOPIC: f"{ns}/{CAMERA_INFO}"}
+
+
 def camera_subscriptions(config: Path | str | None, overrides: Mapping[str, Mapping[str, Any]]) -> int:
     """How many subscriptions of the graph's nodes a camera (or its recording) must match before it starts:
     three to the image (perception, events, grounding), and perception's depth image and camera_info with
@@ -195,10 +203,8 @@ def replay_into_graph(bag: Path, overrides: Mapping[str, Mapping[str, Any]], rat
         if not graph.wait_connected():
             LOG.warning("not every node of the graph matched its peers in time")
         reliable = overrides.get("perception_node", {}).get("reliable_images", False)
-        remap = {BAG_IMAGE_TOPIC: "/" + IMAGE_COMPRESSED, BAG_DEPTH_TOPIC: "/" + DEPTH_IMAGE,
-                 BAG_CAMERA_INFO_TOPIC: "/" + CAMERA_INFO}
         replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-            rate=rate, remap=remap, clock=False, wait_subscribers=camera_subscriptions(config, overrides) + (
+            rate=rate, remap=bag_remap(), clock=False, wait_subscribers=camera_subscriptions(config, overrides) + (
                 on_frame is not None), reliable=reliable), context=graph.context))
         replayer.start()
         replayer.wait()
@@ -254,13 +260,10 @@ def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, An
     try:
         replayer = None
         if bag is not None:
-            ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
-            remap = {camera_topic: f"{ns}/{IMAGE_COMPRESSED}", BAG_DEPTH_TOPIC: f"{ns}/{DEPTH_IMAGE}",
-                     BAG_CAMERA_INFO_TOPIC: f"{ns}/{CAMERA_INFO}"}
             try:
                 replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-                    rate=rate, remap=remap, clock=True, wait_subscribers=camera_subscriptions(config, overrides),
-                    reliable=True), context=graph.context))
+                    rate=rate, remap=bag_remap(namespace, camera_topic), clock=True,
+                    wait_subscribers=camera_subscriptions(config, overrides), reliable=True), context=graph.context))
             except BagError as exc:
                 print(f"merge-ros run: --bag: {exc}", file=sys.stderr)
                 return EXIT_BAD_PARAMETER

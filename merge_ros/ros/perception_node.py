@@ -58,7 +58,7 @@ from merge_ros.topics import CAMERA_INFO, DEPTH_IMAGE, DIAGNOSTICS, ENTITIES, Ca
 from merge_ros.types import KIND_NAMES, EntityKind, seconds_to_ns
 
 DEPTH_SLACK = 4  # depth images kept beyond the frame queue: those of frames still on their way
-DEPTH_SILENT_S = 1.0  # no depth image for this long (wall time): the stream is off, frames do not wait for one
+DEPTH_SILENT_S = 1.0  # no depth image for this long (wall time) after one came: the stream stopped, frames do not wait
 
 
 @dataclass
