@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import rclpy
@@ -31,9 +32,9 @@ class StopSignals:
     """SIGINT/SIGTERM handler: the first signal sets `requested` (and, while `interruptible`, raises
     KeyboardInterrupt to abort a build in progress); later ones are absorbed, so none interrupts the shutdown."""
 
-    def __init__(self) -> None:
+    def __init__(self, interruptible: bool = True) -> None:
         self.requested = threading.Event()
-        self.interruptible = True
+        self.interruptible = interruptible
         self._previous: dict[int, object] = {}
 
     def install(self) -> None:
@@ -52,6 +53,19 @@ class StopSignals:
         self.requested.set()
         if first and self.interruptible:
             raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """For a command's main thread (`merge-ros run`, replay, record): SIGINT and SIGTERM set the yielded event
+    instead of raising, so the command notices it and ends in order; signals after the first are absorbed until
+    the process has exited (StopSignals.restore)."""
+    stop = StopSignals(interruptible=False)
+    stop.install()
+    try:
+        yield stop.requested
+    finally:
+        stop.restore()
 
 
 class _Spinner:

@@ -5,7 +5,6 @@ end-to-end tests; the nodes still talk over DDS, exactly as in separate processe
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from merge_ros.io.bags import BagError, BagReader, header_stamp_ns
 from merge_ros.msg import EntityArray
 from merge_ros.msg import Event as EventMsg
 from merge_ros.ros import conversions
+from merge_ros.ros.entry import EXIT_BAD_PARAMETER, stop_on_signals
 from merge_ros.ros.qos import IMAGE_QOS, STREAM_QOS
 from merge_ros.ros.replay import Replayer, ReplayOptions
 from merge_ros.ros.video import VideoError, VideoInput, VideoOptions, VideoPublisher
@@ -232,8 +232,6 @@ def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, An
     is named in one line on stderr, with exit code 2, instead of a traceback. After the first signal the graph
     stops in order and later ones are ignored (a terminal's Ctrl-C and launch's both arrive).
     """
-    from merge_ros.ros.entry import EXIT_BAD_PARAMETER
-
     overrides = {node: dict(values) for node, values in overrides.items()}
     if bag is not None or video is not None:
         compressed = bag is not None or video.compressed
@@ -246,59 +244,60 @@ def run_graph(config: Path | str | None, overrides: Mapping[str, Mapping[str, An
         except VideoError as exc:
             print(f"merge-ros run: --video: {exc}", file=sys.stderr)
             return EXIT_BAD_PARAMETER
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    with stop_on_signals() as stop:
+        try:
+            graph = Graph(config, overrides, namespace=namespace)
+        except NodeStartError as exc:
+            print(f"merge-ros run: {exc}", file=sys.stderr)
+            if source is not None:
+                source.close()
+            return EXIT_BAD_PARAMETER
+        try:
+            replayer = None
+            if bag is not None:
+                try:
+                    replayer = graph.add("replay", Replayer(bag, ReplayOptions(
+                        rate=rate, remap=bag_remap(namespace, camera_topic), clock=True,
+                        wait_subscribers=camera_subscriptions(config, overrides), reliable=True),
+                        context=graph.context))
+                except BagError as exc:
+                    print(f"merge-ros run: --bag: {exc}", file=sys.stderr)
+                    if source is not None:
+                        source.close()
+                    return EXIT_BAD_PARAMETER
+            camera = None if source is None else graph.add(
+                "video", VideoPublisher(source, context=graph.context, namespace=namespace))
+            graph.start()
+            print(f"merge-ros run: {', '.join(graph.nodes)} running; Ctrl-C to stop", flush=True)
+            return _play(stop, camera, replayer, exit_after_bag, settle_s)
+        finally:
+            graph.shutdown()
+
+
+def _play(stop: threading.Event, camera: VideoPublisher | None, replayer: Replayer | None, exit_after: bool,
+          settle_s: float) -> int:
+    """Play the video or the bag into the started graph, then run until stop (or, exit_after, settle_s more)."""
     try:
-        graph = Graph(config, overrides, namespace=namespace)
-    except NodeStartError as exc:
-        print(f"merge-ros run: {exc}", file=sys.stderr)
-        if source is not None:
-            source.close()
-        return EXIT_BAD_PARAMETER
-    camera = None
-    try:
-        replayer = None
-        if bag is not None:
-            try:
-                replayer = graph.add("replay", Replayer(bag, ReplayOptions(
-                    rate=rate, remap=bag_remap(namespace, camera_topic), clock=True,
-                    wait_subscribers=camera_subscriptions(config, overrides), reliable=True), context=graph.context))
-            except BagError as exc:
-                print(f"merge-ros run: --bag: {exc}", file=sys.stderr)
-                return EXIT_BAD_PARAMETER
-        if source is not None:
-            camera = graph.add("video", VideoPublisher(source, context=graph.context, namespace=namespace))
-            source = None  # the publisher owns it now (camera.stop() closes it)
-        graph.start()
-        print(f"merge-ros run: {', '.join(graph.nodes)} running; Ctrl-C to stop", flush=True)
         if camera is not None:
             camera.start()
             while not stop.is_set() and not camera.wait(0.2):
                 pass
             if camera.error is not None:  # not the input's fault: it was opened and read
-                print(f"merge-ros run: --video failed: {type(camera.error).__name__}: {camera.error}", file=sys.stderr)
+                print(f"merge-ros run: --video failed: {type(camera.error).__name__}: {camera.error}",
+                      file=sys.stderr)
                 return 1
-            if stop.is_set():
-                return 0
-            print(f"video played: {camera.published} frames", flush=True)
-            if exit_after_bag:
-                stop.wait(settle_s)
-                return 0
-        if replayer is not None:
+            if not stop.is_set():
+                print(f"video played: {camera.published} frames", flush=True)
+        elif replayer is not None:
             replayer.start()
             while not stop.is_set() and not replayer.wait(0.2):
                 pass
             print(f"bag played: {replayer.total_published} messages", flush=True)
-            if exit_after_bag:
-                stop.wait(settle_s)
-                return 0
-        stop.wait()
+        if exit_after and (camera is not None or replayer is not None):
+            stop.wait(settle_s)
+        else:
+            stop.wait()
         return 0
     finally:
         if camera is not None:
             camera.stop()
-        graph.shutdown()
-        if stop.is_set():  # Python's exit would restore the default handler: a late signal must not kill us
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)

@@ -57,7 +57,8 @@ def measure_launched_latency(scene: SceneFolder, bag: Path, workdir: Path, *, ra
                              startup_timeout_s: float = 120.0, settle_s: float = 3.0) -> LaunchedLatency:
     """Launch the graph on scene (annotations detector, no VLM), replay bag into it, return the latencies."""
     if shutil.which("ros2") is None or importlib.util.find_spec("ros2launch") is None:
-        raise LaunchUnavailable("no `ros2 launch`: build it with tools/setup.sh --ros-sources ../shared/ros2-jazzy")
+        raise LaunchUnavailable("no `ros2 launch`: source a ROS 2 install, or build launch_ros and ros2cli "
+                                "from their sources with tools/setup.sh --ros-sources DIR")
     result = LaunchedLatency()
     started = time.monotonic()
     launch = _start_launch(scene, workdir)

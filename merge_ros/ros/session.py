@@ -4,10 +4,8 @@ order (stop, close, destroy, shut down) with an exit code."""
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import rclpy
@@ -16,26 +14,11 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from merge_ros.io.bags import BagError
+from merge_ros.ros.entry import stop_on_signals
 
 LOG = logging.getLogger(__name__)
 N = TypeVar("N", bound=Node)
 EXIT_BAD_INPUT = 2
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """Make SIGINT and SIGTERM set the yielded event instead of raising or shutting rclpy down under the node.
-
-    rclpy's own handler invalidates the context at once, so whatever the node is doing (creating a subscription,
-    writing a message) fails half-way; here the command notices the event and ends in order.
-    """
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():  # once stopping, a late signal (launch's, after the terminal's) is
-            signal.signal(sig, signal.SIG_IGN if stop.is_set() else handler)  # ignored: it must not kill the exit
 
 
 def spin_until(node: Node, finished: Callable[[], bool], stop: threading.Event) -> bool:
