@@ -33,7 +33,7 @@ from merge_ros.reasoning.backends import make_backend
 from merge_ros.reasoning.parameters import BackendConfig
 from merge_ros.reasoning.status import ERROR_BACKEND, ERROR_MALFORMED, ERROR_TIMEOUT, error_kind
 from merge_ros.ros.vlm_node import VlmNode
-from merge_ros.types import ReasonRequest, Trigger
+from merge_ros.types import ReasonRequest, ReasonResult, Trigger
 
 TRIGGER = Trigger(1_700_000_000_000_000_000, "camera", "person_1", "object_moving", "grasp", "object_3")
 START_TIMEOUT_S = 180.0
@@ -157,6 +157,18 @@ def request(n_images: int) -> ReasonRequest:
     return ReasonRequest(TRIGGER, "Answer with JSON only.", images, captions, ["person_1"], ["object_3"])
 
 
+def reason_while_hung(server, backend) -> tuple[ReasonResult, float]:
+    """backend.reason on a one-image request while the server accepts connections but does not answer (until the
+    backend's own sleep resumes it, where a test makes it so); the result and the seconds it took."""
+    server.pause()
+    try:
+        started = time.monotonic()
+        result = backend.reason(request(1))
+        return result, time.monotonic() - started
+    finally:
+        server.resume()
+
+
 def assert_well_formed(result, content: str) -> None:
     """A parsed answer or a malformed-answer failure, carrying the server's text either way."""
     assert result.raw_text == content
@@ -214,13 +226,7 @@ def test_a_hung_server_times_out_and_the_retry_after_it_wakes_is_answered(server
         time.sleep(seconds)
 
     backend._sleep = backoff
-    server.pause()
-    try:
-        started = time.monotonic()
-        result = backend.reason(request(1))
-        elapsed = time.monotonic() - started
-    finally:
-        server.resume()
+    result, elapsed = reason_while_hung(server, backend)
     assert len(wire.posts()) == 2 and len(wire.got) == 1  # two attempts, one answer
     assert_well_formed(result, wire.got[0][1]["choices"][0]["message"]["content"])
     assert elapsed >= 5.0
@@ -229,13 +235,7 @@ def test_a_hung_server_times_out_and_the_retry_after_it_wakes_is_answered(server
 def test_a_server_that_stays_hung_is_a_timeout_after_every_attempt(server):
     backend = openai_backend(server, model=server.model, timeout_s=1.0, retries=1, backoff_s=0.2)
     wire = tapped(backend)
-    server.pause()
-    try:
-        started = time.monotonic()
-        result = backend.reason(request(1))
-        elapsed = time.monotonic() - started
-    finally:
-        server.resume()
+    result, elapsed = reason_while_hung(server, backend)
     assert error_kind(result) == ERROR_TIMEOUT and "after 2 attempts" in result.error and result.raw_text == ""
     assert len(wire.posts()) == 2 and wire.got == []
     assert 2.2 <= elapsed < 2.2 + 10.0  # two timeouts and the backoff; never the minutes of a hung client
