@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -18,3 +19,18 @@ def test_bench_graph_prints_its_figures_as_json(capsys):
     assert figures["events_per_s"] > 0
     assert figures["stream_frames"] >= 120 and figures["stream_events"] >= 1  # the 12 s scene looped
     assert figures["rss_after_warmup_mb"] > 0 and "rss_growth_mb" in figures
+
+
+def test_the_benchmark_graphs_get_a_domain_of_their_own_and_the_callers_comes_back(monkeypatch):
+    from merge_ros.ros.domain import private_domain
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", "7")
+    monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)
+    seen = set()
+    for _ in range(50):
+        with private_domain() as domain:
+            seen.add(domain)
+            assert os.environ["ROS_DOMAIN_ID"] == str(domain) != "7"
+            assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+        assert os.environ["ROS_DOMAIN_ID"] == "7" and "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ
+    assert len(seen) > 10 and all(1 <= d <= 101 for d in seen)

@@ -62,6 +62,16 @@ def test_pour_target_is_below_the_mouth_away_from_the_hand():
     assert pour_target(bottle, [bottle, lamp_above], 40.0, (95.0, 110.0), ("cup",)) == ""
 
 
+def test_pour_target_is_the_cup_whose_rim_is_just_below_the_mouth_not_one_behind_the_stream():
+    # as seen in a synthetic three-person scene: the bottle (held at its right end) pours into the cup in front;
+    # the cup behind it stands higher in the image, its rim well above the mouth, and nearer to it horizontally
+    bottle = obj("bottle_1", "bottle", (191, 283, 282, 331))
+    behind = obj("cup_2", "cup", (178, 295, 201, 331))
+    front = obj("cup_9", "cup", (182, 324, 212, 364))
+    assert pour_target(bottle, [behind, front], 40.0, (245.0, 290.0), ("cup",)) == "cup_9"
+    assert pour_target(bottle, [behind], 40.0, (245.0, 290.0), ("cup",)) == "cup_2"  # the only one in reach
+
+
 def test_pour_target_prefers_a_container():
     bottle = obj("bottle_1", "bottle", (100, 100, 180, 130))
     apple = obj("apple_1", "apple", (165, 140, 195, 170))

@@ -129,6 +129,31 @@ def test_a_reference_cut_from_this_view_binds_its_instance_at_first_sight(embedd
     assert not off._identities["left"].reference_images
 
 
+def test_view_crops_are_recognised_with_most_of_the_cast_hidden_in_the_first_frame(embedder):
+    """Two identical apples and three other objects registered from crops of the view; when the camera starts,
+    arms hide the three, so only two of five references are found in the first frame. That is still the camera's
+    own view (references from elsewhere match nowhere near-identically): the two apples in sight are bound by
+    their surroundings, in either order."""
+    hidden = [Box(60, 250, 90, 290), Box(300, 400, 350, 430), Box(540, 250, 565, 280)]
+    view = table(0)
+    for box in (A, B):
+        apple_at(view, box)
+    for i, b in enumerate(hidden):
+        view[int(b.y_min):int(b.y_max), int(b.x_min):int(b.x_max)] = ((200, 60, 40), (40, 180, 40), (30, 200, 220))[i]
+    crops = {name: view[int(b.y_min) - 6:int(b.y_max) + 6, int(b.x_min) - 6:int(b.x_max) + 6].copy()
+             for name, b in (("left", A), ("right", B), *((f"hidden_{i}", b) for i, b in enumerate(hidden)))}
+    first = view.copy()
+    for b in hidden:  # an arm over each of them
+        first[int(b.y_min) - 20:int(b.y_max) + 20, int(b.x_min) - 20:int(b.x_max) + 20] = (90, 120, 170)
+    for order in ((1, 2), (2, 1)):
+        g = IdentityGallery(IdentityConfig(), embedder)
+        for name, crop in crops.items():
+            g.register(name, EntityKind.OBJECT, "object", crop)
+        dets = [apple(A, 1), apple(B, 2)][::1 if order == (1, 2) else -1]
+        seen = {d.track_id: e.id for d, e in zip(dets, g.assign(first, dets, ns(0.0)), strict=True)}
+        assert g._view_crops and seen == {1: "left", 2: "right"}
+
+
 def test_whereabouts_terms():
     w = Whereabouts(carry_radius=1.0, horizon_s=1.5)
     box = Box(100, 100, 130, 130)

@@ -4,9 +4,9 @@ Figures:
 - latency_p50_s / latency_p95_s: from a frame's arrival on the camera topic to the confirmed Event about that
   frame (the Event's stamp is the frame's), over DDS, the four nodes in one process, a synthetic scene replayed
   at its own 10 fps, no VLM; launched_latency_*: the same with each node in its own process under `ros2 launch`,
-  as on a robot (skipped where `ros2 launch` is not installed). Both include the change detector's debounce and
-  grounding's confirmation window (confirm_s, confirm_frames): the time an event needs to be sure, not only the
-  time to compute it.
+  as on a robot (skipped where `ros2 launch` is not installed), both on a ROS domain of their own. Both include
+  the change detector's debounce and grounding's confirmation window (confirm_s, confirm_frames): the time an
+  event needs to be sure, not only the time to compute it.
 - events_per_s: grounding throughput, confirmed events per second of WorldModel work on a stream of candidates
   from 10 actors (observe + add_candidate + flush per frame, journal on).
 - rss_growth_mb: resident memory growth of the offline pipeline (the same cores as the nodes: identity gallery,
@@ -155,9 +155,11 @@ def long_stream_rss(scene, hours: float, workdir: Path) -> tuple[float, float, i
 
 
 def run(args: argparse.Namespace) -> int:
+    from merge_ros.ros.domain import private_domain
     from merge_ros.synth import generate_scene
 
-    with tempfile.TemporaryDirectory(prefix="merge_bench_graph_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="merge_bench_graph_") as tmp, private_domain() as domain:
+        print(f"the benchmark's graphs run on ROS domain {domain}, localhost only (away from a live graph)")
         work = Path(tmp)
         scene = generate_scene(work / "scene", scenario="sorting", persons=2, robot=True, seed=args.seed,
                                duration_s=args.latency_duration)

@@ -81,7 +81,8 @@ def pour_target(held: Entity, others: Sequence[Entity], reach_px: float, hand: t
 
     The mouth of a tilted bottle is the end of its box away from the hand that holds it, at the box's bottom;
     the target lies below it (its top within `reach_px`) and overlaps it horizontally (grown by `reach_px`).
-    Containers (by label) come first, then the one nearest to the mouth.
+    Containers (by label) come first, then the one whose rim (the top of its box) is nearest to the mouth: the
+    stream falls onto a rim just below the mouth, and a cup whose rim is well above it stands behind the stream.
     """
     hb = held.box
     cx = (hb.x_min + hb.x_max) / 2.0
@@ -98,7 +99,7 @@ def pour_target(held: Entity, others: Sequence[Entity], reach_px: float, hand: t
         if gap > reach_px or b.y_max < hb.y_min:
             continue
         key = (other.label.strip().lower() not in container_labels,
-               abs((b.x_min + b.x_max) / 2.0 - mouth_x) + max(gap, 0.0), other.id)
+               abs((b.x_min + b.x_max) / 2.0 - mouth_x) + abs(gap), other.id)
         if best is None or key < best:
             best = key
     return best[2] if best else ""

@@ -100,9 +100,9 @@ class IdentityConfig:
         1.0, "objects: a hand within this many box diagonals of an object's box may be holding it (and carry it "
         "off while it is out of sight)", 0.0, 10.0)
     view_match: float = param(
-        0.9, "the registered references are crops of this camera's view when most of them match somewhere in the "
-        "first frame this well (normalised cross-correlation): then the pixels around a detection decide which "
-        "not-yet-seen instance it is (1 = off)", 0.0, 1.0)
+        0.9, "the registered references are crops of this camera's view when a quarter of them or more match "
+        "somewhere in the first frame this well (normalised cross-correlation): then the pixels around a detection "
+        "decide which not-yet-seen instance it is (1 = off)", 0.0, 1.0)
     label_penalty: float = param(
         0.3, "objects, robots: score penalty when a detection's class differs from an identity's (generic labels "
         "never differ)", 0.0, 10.0)
@@ -488,17 +488,19 @@ class IdentityGallery:
         return scores, appearance
 
     def _check_view_crops(self, frame: np.ndarray) -> None:
-        """Decide once, on the first frame, whether the registered references are crops of this camera's view: most
-        of them match somewhere in the frame near-identically (view_match). Then the pixels around an instance,
-        which its reference carries, tell look-alikes apart; references from elsewhere (photos) carry nothing of
-        this view, and are matched by appearance alone."""
+        """Decide once, on the first frame, whether the registered references are crops of this camera's view: a
+        quarter of them or more match somewhere in the frame near-identically (view_match). Then the pixels around
+        an instance, which its reference carries, tell look-alikes apart; references from elsewhere (photos) carry
+        nothing of this view, match nowhere that well, and are matched by appearance alone. Not most of them: in a
+        crowded first frame arms and people hide up to half of the objects (measured on synthetic scenes: the median
+        fell below 0.9 in 14 of 100 scenes, the upper quartile in none)."""
         if self._view_crops is not None or frame is None or frame.ndim != 3:
             return
         images = [i.reference_images[0] for i in self._identities.values() if i.reference_images]
         if not images:
             return
         best = [_find_reference(frame, image) for image in images]
-        self._view_crops = self.config.view_match < 1.0 and float(np.median(best)) >= self.config.view_match
+        self._view_crops = self.config.view_match < 1.0 and float(np.quantile(best, 0.75)) >= self.config.view_match
 
     def _position(self, box: Box, ident: _Identity, stamp_ns: int, frame_shape: tuple[int, ...]) -> float:
         """In [-1, 1]: where the identity can be (see _motion_term and merge_ros.perception.whereabouts)."""

@@ -71,7 +71,11 @@ def measure_launched_latency(scene: SceneFolder, bag: Path, workdir: Path, *, ra
         executor.add_node(probe.sink)
         spinner = threading.Thread(target=_spin, args=(executor, context), daemon=True)
         spinner.start()
-        probe.wait_active("perception_node", launch, startup_timeout_s)
+        try:
+            probe.wait_active("perception_node", launch, startup_timeout_s)
+        except RuntimeError as exc:  # the launch's own output says why; the workdir may be temporary
+            tail = "".join((workdir / "launch.log").read_text(errors="replace").splitlines(True)[-20:])
+            raise RuntimeError(f"{exc}; the launch's last output:\n{tail}") from None
         replayer = Replayer(bag, ReplayOptions(rate=rate, clock=False, reliable=False, wait_subscribers=4,
                                                wait_timeout=startup_timeout_s), context=context)
         executor.add_node(replayer)
@@ -144,7 +148,7 @@ class _Probe(Node):
         with self._lock:
             return list(self._latencies)
 
-    def wait_active(self, node: str, launch: subprocess.Popen, timeout: float) -> None:
+    def wait_active(self, node: str, launch: subprocess.Popen, timeout: float, request_timeout: float = 3.0) -> None:
         """Until node's lifecycle state is active (its models loaded); RuntimeError if the launch ends first."""
         client = self.create_client(GetState, f"/{node}/get_state")
         deadline = time.monotonic() + timeout
@@ -152,10 +156,15 @@ class _Probe(Node):
             if launch.poll() is not None:
                 raise RuntimeError(f"ros2 launch ended (exit code {launch.returncode}) before {node} was active")
             if client.wait_for_service(timeout_sec=0.5):
+                # a request sent the moment the service shows up can be lost (the server's reply writer has not
+                # matched this client yet): each request gets a few seconds, then it is dropped and sent again
                 future = client.call_async(GetState.Request())
-                while not future.done() and time.monotonic() < deadline:
+                answer_by = min(deadline, time.monotonic() + request_timeout)
+                while not future.done() and time.monotonic() < answer_by:
                     time.sleep(0.05)
-                if future.done() and future.result().current_state.label == "active":
+                if not future.done():
+                    client.remove_pending_request(future)
+                elif future.result().current_state.label == "active":
                     return
             time.sleep(0.2)
         raise RuntimeError(f"{node} was not active within {timeout:.0f} s")
