@@ -54,15 +54,16 @@ class Whereabouts:
     def observe(self, stamp_ns: int, frame_shape: tuple[int, ...], seen: dict[str, Box]) -> None:
         """This frame's objects, identity ID -> box (after see_hands for the same frame)."""
         points = [(hand, (x, y)) for hand, (x, y, t) in self._hands.items() if t == stamp_ns]
-        for ident, box in seen.items():
+        near = self._near(list(seen.values()), points)
+        for row, (ident, box) in zip(near, seen.items(), strict=True):
             sighting = _Sighting(box, stamp_ns, frame_shape)
-            sighting.carriers = [_Carrier(h, _offset(box, x, y)) for h, (x, y) in points if self._near(box, x, y)]
+            sighting.carriers = [_Carrier(points[j][0], _offset(box, *points[j][1])) for j in np.flatnonzero(row)]
             self._objects[ident] = sighting
-        for ident, sighting in self._objects.items():
-            if ident in seen or sighting.frame_shape != frame_shape:
-                continue
-            for hand, (x, y) in points:  # a hand reaching where an unseen object lies may take it away
-                if self._near(sighting.box, x, y) and all(c.hand != hand for c in sighting.carriers):
+        unseen = [s for ident, s in self._objects.items() if ident not in seen and s.frame_shape == frame_shape]
+        for sighting, row in zip(unseen, self._near([s.box for s in unseen], points), strict=True):
+            for j in np.flatnonzero(row):  # a hand reaching where an unseen object lies may take it away
+                hand, (x, y) = points[j]
+                if all(c.hand != hand for c in sighting.carriers):
                     sighting.carriers.append(_Carrier(hand, _offset(sighting.box, x, y)))
                     del sighting.carriers[:-MAX_CARRIERS]
 
@@ -88,8 +89,17 @@ class Whereabouts:
     def forget(self, ident: str) -> None:
         self._objects.pop(ident, None)
 
-    def _near(self, box: Box, x: float, y: float) -> bool:
-        return box.distance_to_point(x, y) <= self.carry_radius * float(np.hypot(box.width, box.height))
+    def _near(self, boxes: list[Box], points: list[tuple[Hand, tuple[float, float]]]) -> np.ndarray:
+        """near[i, j]: hand j is within carry_radius box diagonals of box i (every pair at once: 40 objects x 20
+        hands a frame)."""
+        if not boxes or not points:
+            return np.zeros((len(boxes), len(points)), bool)
+        b = np.array([box.as_list() for box in boxes])
+        xy = np.array([p for _, p in points])
+        dx = np.maximum(np.maximum(b[:, None, 0] - xy[None, :, 0], 0.0), xy[None, :, 0] - b[:, None, 2])
+        dy = np.maximum(np.maximum(b[:, None, 1] - xy[None, :, 1], 0.0), xy[None, :, 1] - b[:, None, 3])
+        radius = self.carry_radius * np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        return np.hypot(dx, dy) <= radius[:, None]
 
 
 def _offset(box: Box, x: float, y: float) -> tuple[float, float]:
