@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from merge_ros.events.geometry import boxes_array, point_box_distances, pour_target, support_of
+from merge_ros.box_arrays import boxes_array, point_box_distances
+from merge_ros.events.geometry import pour_target, support_of
 from merge_ros.events.switch import DebouncedSwitch
 from merge_ros.types import Box, Entity, EntityKind
 

@@ -23,16 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from merge_ros.box_arrays import boxes_array, point_box_distances
 from merge_ros.events.config import ChangeDetectorConfig
-from merge_ros.events.geometry import (
-    aspect,
-    box_valid,
-    boxes_array,
-    object_scale,
-    point_box_distances,
-    pour_target,
-    support_of,
-)
+from merge_ros.events.geometry import aspect, box_valid, object_scale, pour_target, support_of
 from merge_ros.events.motion import Window, box_speed, point_shift
 from merge_ros.events.switch import DebouncedSwitch
 from merge_ros.events.tentative import (

@@ -1,30 +1,11 @@
-"""Image-plane geometry of hands and objects, vectorised so one frame with many actors and objects stays cheap."""
+"""Image-plane geometry of objects for the change detector: valid boxes, scale, what an object rests on or pours
+into (the all-pairs distances are merge_ros.box_arrays)."""
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from merge_ros.types import RELATION_IN, RELATION_ON, Box, Entity
-
-
-def boxes_array(boxes: Sequence[Box]) -> np.ndarray:
-    """(N, 4) float array of x_min, y_min, x_max, y_max."""
-    if not boxes:
-        return np.zeros((0, 4))
-    return np.array([(b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes], dtype=float)
-
-
-def point_box_distances(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(P, B) Euclidean distances from each point to each box (0 inside), as Box.distance_to_point for all pairs."""
-    if len(points) == 0 or len(boxes) == 0:
-        return np.zeros((len(points), len(boxes)))
-    x = points[:, 0:1]
-    y = points[:, 1:2]
-    dx = np.maximum(np.maximum(boxes[None, :, 0] - x, 0.0), x - boxes[None, :, 2])
-    dy = np.maximum(np.maximum(boxes[None, :, 1] - y, 0.0), y - boxes[None, :, 3])
-    return np.hypot(dx, dy)
 
 
 def box_valid(box: Box) -> bool:

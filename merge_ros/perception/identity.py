@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from merge_ros.box_arrays import box_iou_matrix, boxes_array
 from merge_ros.io.scene_folder import SceneFolder
 from merge_ros.params import check_fields, param
 from merge_ros.perception.detection import Detection
@@ -694,16 +695,10 @@ def _overlapping(detections: Sequence[Detection], min_iou: float) -> np.ndarray:
     n = len(detections)
     if n < 2:
         return np.zeros(n, dtype=bool)
-    b = np.array([d.box.as_list() for d in detections], dtype=np.float64)
+    b = boxes_array([d.box for d in detections])
     kinds = np.array([int(d.kind) for d in detections])
-    iw = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area[:, None] + area[None, :] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     same = (kinds[:, None] == kinds[None, :]) & ~np.eye(n, dtype=bool)
-    return ((iou >= min_iou) & same).any(axis=1)
+    return ((box_iou_matrix(b, b) >= min_iou) & same).any(axis=1)
 
 
 def _labels_conflict(a: str, b: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from merge_ros.box_arrays import box_iou_matrix
 from merge_ros.params import ParameterError, check_fields, param
 from merge_ros.perception.detection import Detection
 from merge_ros.types import Box, EntityKind, Keypoint
@@ -215,17 +216,6 @@ def wrists(points: np.ndarray) -> list[Keypoint]:
     return [Keypoint(name, float(points[i, 0]), float(points[i, 1]),
                      float(points[i, 2]) if points.shape[1] > 2 else 1.0)
             for i, name in WRIST_KEYPOINTS.items()]
-
-
-def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N x 4, xyxy) with every box in b (M x 4)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def attach_wrists(detections: list[Detection], pose_result: Any, min_iou: float) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from merge_ros.box_arrays import boxes_array, point_box_distances
 from merge_ros.types import NS_PER_S, Box
 
 Hand = tuple[str, str]  # (persistent ID of the actor, keypoint name)
@@ -90,16 +91,12 @@ class Whereabouts:
         self._objects.pop(ident, None)
 
     def _near(self, boxes: list[Box], points: list[tuple[Hand, tuple[float, float]]]) -> np.ndarray:
-        """near[i, j]: hand j is within carry_radius box diagonals of box i (every pair at once: 40 objects x 20
-        hands a frame)."""
+        """near[i, j]: hand j is within carry_radius box diagonals of box i."""
         if not boxes or not points:
             return np.zeros((len(boxes), len(points)), bool)
-        b = np.array([box.as_list() for box in boxes])
-        xy = np.array([p for _, p in points])
-        dx = np.maximum(np.maximum(b[:, None, 0] - xy[None, :, 0], 0.0), xy[None, :, 0] - b[:, None, 2])
-        dy = np.maximum(np.maximum(b[:, None, 1] - xy[None, :, 1], 0.0), xy[None, :, 1] - b[:, None, 3])
+        b = boxes_array(boxes)
         radius = self.carry_radius * np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-        return np.hypot(dx, dy) <= radius[:, None]
+        return point_box_distances(np.array([p for _, p in points]), b).T <= radius[:, None]
 
 
 def _offset(box: Box, x: float, y: float) -> tuple[float, float]:
