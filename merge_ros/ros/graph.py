@@ -140,15 +140,7 @@ class Graph:
 
     def start(self) -> None:
         """Spin in a background thread (the caller keeps its own thread for waiting and printing)."""
-        self._thread = threading.Thread(target=self._spin, name="merge graph", daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the context was shut down under the executor: the normal way out
-            if self.context.ok():
-                raise
+        self._thread = spin_in_background(self.executor, self.context, "merge graph")
 
     def shutdown(self) -> None:
         """Stop spinning first, then destroy the nodes: a node destroyed under a waiting executor breaks it."""
@@ -159,6 +151,21 @@ class Graph:
             node.destroy_node()
         self.nodes.clear()
         rclpy.try_shutdown(context=self.context)
+
+
+def spin_in_background(executor: MultiThreadedExecutor, context: Context, name: str) -> threading.Thread:
+    """A daemon thread spinning executor until context is shut down (then the executor's error is the normal way
+    out, and is swallowed; any other is raised in that thread)."""
+    def spin() -> None:
+        try:
+            executor.spin()
+        except Exception:
+            if context.ok():
+                raise
+
+    thread = threading.Thread(target=spin, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def bag_remap(namespace: str = "", camera_topic: str = BAG_IMAGE_TOPIC) -> dict[str, str]:

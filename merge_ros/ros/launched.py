@@ -30,7 +30,7 @@ from sensor_msgs.msg import CompressedImage
 
 from merge_ros.io.scene_folder import SceneFolder
 from merge_ros.ros import conversions
-from merge_ros.ros.graph import EventSink, last_frame_stamp
+from merge_ros.ros.graph import EventSink, last_frame_stamp, spin_in_background
 from merge_ros.ros.qos import IMAGE_QOS
 from merge_ros.ros.replay import Replayer, ReplayOptions
 from merge_ros.topics import BAG_IMAGE_TOPIC
@@ -69,8 +69,7 @@ def measure_launched_latency(scene: SceneFolder, bag: Path, workdir: Path, *, ra
         probe = _Probe(context)
         executor.add_node(probe)
         executor.add_node(probe.sink)
-        spinner = threading.Thread(target=_spin, args=(executor, context), daemon=True)
-        spinner.start()
+        spin_in_background(executor, context, "latency probe")
         try:
             probe.wait_active("perception_node", launch, startup_timeout_s)
         except RuntimeError as exc:  # the launch's own output says why; the workdir may be temporary
@@ -113,14 +112,6 @@ def _stop_launch(launch: subprocess.Popen, timeout_s: float = 30.0) -> int:
     except subprocess.TimeoutExpired:
         os.killpg(launch.pid, signal.SIGKILL)
         return launch.wait()
-
-
-def _spin(executor: MultiThreadedExecutor, context: Context) -> None:
-    try:
-        executor.spin()
-    except Exception:  # the context was shut down under the executor: the normal way out
-        if context.ok():
-            raise
 
 
 class _Probe(Node):
