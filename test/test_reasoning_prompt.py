@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from merge_ros.reasoning.prompt import PromptConfig, RequestBuilder, answer_schema, resize_longest
+from merge_ros.io.images import resize_longest
+from merge_ros.reasoning.prompt import PromptConfig, RequestBuilder, answer_schema
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, Trigger, seconds_to_ns
 from merge_ros.vocabulary import ACTIONS
 

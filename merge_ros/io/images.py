@@ -119,3 +119,13 @@ def bgr8_to_compressed(frame: np.ndarray, fmt: str = "jpeg", quality: int = 90) 
     if not ok:
         raise ImageError(f"cannot encode frame of shape {frame.shape} as {fmt}")
     return buf.tobytes()
+
+
+def resize_longest(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image shrunk so that its longest side is at most max_side (never enlarged), and the scale used."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale

@@ -39,6 +39,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from merge_ros.io.images import resize_longest
+
 SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 # The HOG detector's window: faces smaller than this (in the upsampled image) are not found, and the descriptor
@@ -165,10 +167,7 @@ class FaceEmbedder:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         image = image[: max(8, int(round(image.shape[0] * self.top_fraction)))]
-        scale = 1.0
-        if self.max_side and max(image.shape[:2]) > self.max_side:
-            scale = self.max_side / max(image.shape[:2])
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        image, scale = resize_longest(image, self.max_side) if self.max_side else (image, 1.0)
         return np.ascontiguousarray(image[..., 2::-1]), scale
 
 

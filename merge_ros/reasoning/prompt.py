@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from merge_ros.events import tentative
+from merge_ros.io.images import resize_longest
 from merge_ros.io.scene_folder import SceneFolder
 from merge_ros.params import check_fields, param
 from merge_ros.types import Box, Entity, EntityFrame, EntityKind, ReasonRequest, Trigger, seconds_to_ns
@@ -113,16 +113,6 @@ def answer_schema(actor_ids: list[str], object_ids: list[str]) -> dict:
         "required": ["actor", "action", "object", "robot_interaction"],
     }
     return {"type": "object", "properties": {"events": {"type": "array", "items": entry}}, "required": ["events"]}
-
-
-def resize_longest(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """The image shrunk so that its longest side is at most max_side (never enlarged), and the scale used."""
-    height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    if scale >= 1.0:
-        return image, 1.0
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
 def crop(image: np.ndarray, box: Box, scale: float = 1.0, margin: float = 0.0) -> np.ndarray | None:
